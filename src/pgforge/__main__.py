@@ -1,0 +1,3 @@
+from pgforge.cli import main
+
+main()

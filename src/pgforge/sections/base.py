@@ -1,0 +1,33 @@
+"""Shared pieces of the spec models: the strict base class and lenient scalar types."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from pgforge.units import UnitError, parse_memory
+
+
+class Section(BaseModel):
+    """Strict model: unknown keys are errors, values are frozen once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _memory(value: object) -> int:
+    try:
+        return parse_memory(value)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _int_from_str(value: object) -> object:
+    """Terraform's external data source sends every value as a string: accept "4" for 4."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return value
+
+
+Memory = Annotated[int, BeforeValidator(_memory)]
+IntLike = Annotated[int, BeforeValidator(_int_from_str)]

@@ -1,0 +1,132 @@
+"""The host description pgforge tunes for, as a pydantic v2 model.
+
+Everything a rule may look at is here and nowhere else, so a rule's inputs are explicit and a
+spec file, a profile, CLI flags, Terraform's string map and auto-detection all meet in one place.
+Unknown keys are rejected (``extra="forbid"``): a typo such as ``memroy`` must not silently
+fall back to a default.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field, field_validator
+
+from pgforge.sections.access import AccessRule
+from pgforge.sections.archive import ArchiveSpec
+from pgforge.sections.backup import BackupSpec
+from pgforge.sections.base import IntLike, Memory, Section
+from pgforge.sections.pgbouncer import PgBouncerSpec
+from pgforge.sections.replication import ReplicationSpec
+
+SUPPORTED_MAJORS = (13, 14, 15, 16, 17, 18)
+
+
+class Storage(str, Enum):
+    ssd = "ssd"
+    nvme = "nvme"
+    hdd = "hdd"
+    san = "san"
+
+
+class Workload(str, Enum):
+    web = "web"
+    oltp = "oltp"
+    dw = "dw"
+    mixed = "mixed"
+    desktop = "desktop"
+
+
+class OS(str, Enum):
+    linux = "linux"
+    windows = "windows"
+    macos = "macos"
+
+
+# Client connections a workload is sized for when the spec names none. PGTune's defaults
+# (tuning-anchors.md §1.2) except OLTP: 300 direct connections on a typical 4-16 core OLTP box is
+# the pattern a pooler exists to avoid, so pgforge starts from 200 and the budget may lower it.
+DEFAULT_CONNECTIONS = {
+    Workload.web: 200,
+    Workload.oltp: 200,
+    Workload.dw: 40,
+    Workload.mixed: 100,
+    Workload.desktop: 20,
+}
+
+# Extensions pgforge knows: whether the library must be preloaded, and its base name.
+KNOWN_EXTENSIONS: dict[str, bool] = {
+    "pg_stat_statements": True,
+    "auto_explain": True,
+    "pg_cron": True,
+    "pg_partman": False,  # the optional background worker is pg_partman_bgw; see extensions rule
+    "pg_partman_bgw": True,
+    "vector": False,  # pgvector needs no preload; CREATE EXTENSION is enough
+    "pg_trgm": False,
+    "pgaudit": True,
+    "pg_wait_sampling": True,
+    "timescaledb": True,
+}
+
+
+class PgBuild(Section):
+    """Optional build features of the target server. ``None`` means unknown: pgforge then emits
+    only values every build accepts (the PostgreSQL 18 build used here lacks lz4 and io_uring)."""
+
+    lz4: bool | None = None
+    zstd: bool | None = None
+    io_uring: bool | None = None
+
+
+class HostSpec(Section):
+    """A PostgreSQL host: hardware, workload, major version, and the bundle's optional sections."""
+
+    name: str | None = None
+    description: str | None = None
+    memory: Memory = Field(description="RAM available to PostgreSQL: 16GB, 16GiB, 512MB, 7.5GB or bytes")
+    cpus: IntLike = Field(ge=1, le=4096)
+    storage: Storage = Storage.ssd
+    workload: Workload = Workload.mixed
+    pg_version: IntLike = 17
+    connections: IntLike | None = Field(default=None, ge=5, le=100_000)
+    os: OS = OS.linux
+    extensions: list[str] = Field(default_factory=lambda: ["pg_stat_statements"])
+    pg_build: PgBuild = Field(default_factory=PgBuild)
+    wal_disk: Memory | None = Field(default=None, description="size of the WAL volume, bounds max_wal_size")
+    listen_addresses: list[str] = Field(default_factory=lambda: ["localhost"])
+    port: IntLike = Field(default=5432, ge=1, le=65535)
+    timezone: str = Field(default="UTC", pattern=r"^[A-Za-z0-9_+\-/]+$")
+
+    pgbouncer: PgBouncerSpec | None = None
+    access: list[AccessRule] = Field(default_factory=list)
+    replication: ReplicationSpec | None = None
+    archive: ArchiveSpec | None = None
+    backup: BackupSpec | None = None
+
+    @field_validator("memory")
+    @classmethod
+    def _enough_memory(cls, value: int) -> int:
+        if value < 256 * 1024 * 1024:
+            raise ValueError("at least 256MB is needed to run PostgreSQL with a useful configuration")
+        if value > 64 * 1024**4:
+            raise ValueError("more than 64TB is beyond what pgforge's rules were written for")
+        return value
+
+    @field_validator("pg_version")
+    @classmethod
+    def _major(cls, value: int) -> int:
+        if value not in SUPPORTED_MAJORS:
+            raise ValueError(f"PostgreSQL {value} is not supported: choose one of {', '.join(map(str, SUPPORTED_MAJORS))}")
+        return value
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, value: list[str]) -> list[str]:
+        unknown = [e for e in value if e not in KNOWN_EXTENSIONS]
+        if unknown:
+            raise ValueError(f"unknown extension(s) {', '.join(unknown)}: known are {', '.join(sorted(KNOWN_EXTENSIONS))}")
+        return list(dict.fromkeys(value))
+
+    @property
+    def requested_connections(self) -> int:
+        return self.connections if self.connections is not None else DEFAULT_CONNECTIONS[self.workload]
