@@ -1,0 +1,67 @@
+"""Connection rules: max_connections (fitted to the memory budget), superuser_reserved_connections,
+and password_encryption."""
+
+from __future__ import annotations
+
+from pgforge.errors import UserError
+from pgforge.rules.base import PG_DOCS_CONNECTIONS, PGTUNE, Kind, Recommendation, Source, rule
+from pgforge.rules.context import Context
+from pgforge.rules.memory import connection_memory
+from pgforge.units import format_bytes_human as h
+
+MIN_CONNECTIONS = 10
+BUDGET_SOURCE = Source("pgforge memory budget: shared_buffers + connections x work_mem + autovacuum + maintenance <= 90% RAM (src/pgforge/budget.py)")
+
+
+@rule("max_connections", Kind.integer, "connections", tolerance=0.5)
+def max_connections(ctx: Context) -> Recommendation:
+    """Server connection slots, fitted to the memory budget.
+
+    The spec's connections (or the workload's default: web 200, oltp 200, dw 40, mixed 100,
+    desktop 20) when ``connections x work_mem`` fits what the budget leaves after shared_buffers,
+    maintenance and autovacuum memory. When it does not, pgforge lowers the server's slots to what
+    fits and says so: the clients belong behind PgBouncer, which multiplexes them onto fewer
+    server connections, rather than in an overcommitted server that the OOM killer ends.
+    """
+    requested = ctx.spec.requested_connections
+    wm = ctx.value("work_mem")
+    available = connection_memory(ctx)
+    fits = max(0, available // wm)
+    if fits >= requested:
+        origin = "the spec" if ctx.spec.connections is not None else f"the {ctx.workload} default"
+        return ctx.make("max_connections", requested,
+                        f"{requested} from {origin}; {requested} x work_mem {h(wm)} fits the {h(available)} the budget leaves",
+                        PGTUNE if ctx.spec.connections is None else PG_DOCS_CONNECTIONS,
+                        requested=requested, work_mem=wm, available=available)
+    if fits < MIN_CONNECTIONS:
+        raise UserError(
+            f"{h(ctx.ram)} of RAM cannot hold {MIN_CONNECTIONS} connections at work_mem {h(wm)} beside "
+            f"shared_buffers and maintenance memory; give the host more memory",
+            "memory")
+    return ctx.make("max_connections", int(fits),
+                    f"lowered from {requested} to {fits}: {requested} x work_mem {h(wm)} would overcommit the "
+                    f"{h(available)} the budget leaves; put PgBouncer in front for more clients",
+                    BUDGET_SOURCE, requested=requested, work_mem=wm, available=available,
+                    notes=(f"max_connections lowered from {requested} to {fits} to keep the memory budget within 90% "
+                           f"of RAM; put PgBouncer in front (pgbouncer: {{enabled: true}}) to serve {requested} clients",))
+
+
+@rule("superuser_reserved_connections", Kind.integer, "connections", tolerance=0.0)
+def superuser_reserved_connections(ctx: Context) -> Recommendation:
+    """Slots kept for superusers when the others are full: 3, enough for an admin session, a
+    monitoring agent and a replication fix-up when the application has exhausted the rest."""
+    return ctx.make("superuser_reserved_connections", 3,
+                    "3 slots stay free for an administrator when clients exhaust the rest",
+                    PG_DOCS_CONNECTIONS)
+
+
+@rule("password_encryption", Kind.enum, "security", tolerance=0.0)
+def password_encryption(ctx: Context) -> Recommendation:
+    """How new passwords are hashed: scram-sha-256.
+
+    MD5 hashes are replayable and crackable; SCRAM is the default since PostgreSQL 14 and is set
+    explicitly so a PostgreSQL 13 server (default md5) matches the scram-sha-256 lines of pg_hba.conf.
+    """
+    return ctx.make("password_encryption", "scram-sha-256",
+                    "SCRAM hashes; md5 is replayable and deprecated (PostgreSQL 13 still defaults to md5)",
+                    PG_DOCS_CONNECTIONS, major=ctx.major)

@@ -1,0 +1,171 @@
+"""Memory rules: shared_buffers, effective_cache_size, work_mem, hash_mem_multiplier,
+maintenance_work_mem, autovacuum_work_mem, huge_pages, wal_buffers.
+
+More memory is not always faster. On this project's bench host PGTune's larger work_mem and
+maintenance_work_mem made a 4M-row sort and an index build about 0.6x the speed of PostgreSQL's
+defaults (issue 6, docs/benchmarks.md), so the per-operation memories are capped, and what the
+caps leave goes to connections and the OS cache instead.
+"""
+
+from __future__ import annotations
+
+from pgforge.budget import BUDGET_FRACTION, fixed_memory
+from pgforge.rules.base import (
+    MEASURED,
+    PG_DOCS_KERNEL,
+    PG_DOCS_QUERY,
+    PG_DOCS_RESOURCES,
+    PG_DOCS_WAL,
+    Kind,
+    Recommendation,
+    rule,
+)
+from pgforge.rules.context import Context
+from pgforge.units import GB, MB, clean_bytes, format_bytes_human as h
+
+# Per-workload ceilings on the memory a single sort or hash may take. See the module docstring and
+# docs/benchmarks.md: bigger sort runs lost to the 4MB default on a 4M-row ORDER BY here, while
+# analytic plans (dw) spill large hash joins and aggregates to disk without a larger allowance.
+WORK_MEM_CAP = {"web": 8 * MB, "oltp": 8 * MB, "mixed": 16 * MB, "dw": 64 * MB, "desktop": 8 * MB}
+WORK_MEM_FLOOR = 4 * MB
+# Sort/hash nodes a typical query runs at once (PGTune's factor; tuning-anchors.md §1.3).
+NODES_PER_QUERY = 3
+MAINTENANCE_CAP = {"web": 512 * MB, "oltp": 512 * MB, "mixed": 512 * MB, "dw": 1 * GB, "desktop": 256 * MB}
+
+
+@rule("shared_buffers", Kind.memory, "memory", tolerance=0.3)
+def shared_buffers(ctx: Context) -> Recommendation:
+    """PostgreSQL's own page cache.
+
+    A quarter of RAM is the documented starting point on a dedicated server: PostgreSQL reads
+    through the OS cache as well, so a larger share mostly double-caches pages and lengthens
+    checkpoints. A desktop shares the machine with other programs and gets 1/16.
+    """
+    share, why = (1 / 16, "a desktop shares RAM with other programs") if ctx.workload == "desktop" else (
+        1 / 4, "the documented starting point for a dedicated server; PostgreSQL also relies on the OS cache")
+    value = max(128 * MB, clean_bytes(ctx.ram * share))
+    return ctx.make("shared_buffers", value, f"{share:.0%} of RAM ({h(value)} of {h(ctx.ram)}): {why}",
+                    PG_DOCS_RESOURCES, memory=ctx.ram, workload=ctx.workload)
+
+
+@rule("effective_cache_size", Kind.memory, "memory", tolerance=0.3)
+def effective_cache_size(ctx: Context) -> Recommendation:
+    """The planner's estimate of the data cached by PostgreSQL and the OS together.
+
+    It allocates nothing; it makes index scans look cheaper when most of the data can be cached.
+    Three quarters of RAM on a dedicated server (what is left after shared_buffers and work memory
+    is mostly page cache); a quarter on a desktop.
+    """
+    share = 1 / 4 if ctx.workload == "desktop" else 3 / 4
+    value = clean_bytes(ctx.ram * share)
+    return ctx.make("effective_cache_size", value,
+                    f"{share:.0%} of RAM: planner estimate of shared_buffers plus OS cache; allocates nothing",
+                    PG_DOCS_QUERY, memory=ctx.ram, workload=ctx.workload)
+
+
+@rule("maintenance_work_mem", Kind.memory, "memory", tolerance=0.5)
+def maintenance_work_mem(ctx: Context) -> Recommendation:
+    """Memory for CREATE INDEX, VACUUM and ALTER TABLE ADD FOREIGN KEY.
+
+    1/32 of RAM, capped (512MB; 1GB for dw). The cap is a measurement, not caution: on the bench
+    host maintenance_work_mem = 1536MB made CREATE INDEX on a 4M-row table 0.60x the speed of the
+    64MB default (issue 6), because a sort that fits in memory as one huge run loses the CPU cache
+    locality of many small runs merged.
+    """
+    cap = MAINTENANCE_CAP[ctx.workload]
+    value = clean_bytes(min(max(ctx.ram / 32, 16 * MB), cap))
+    return ctx.make("maintenance_work_mem", value,
+                    f"RAM/32 capped at {h(cap)}: bigger index-build sorts measured slower (1536MB: CREATE INDEX 0.60x of 64MB)",
+                    MEASURED, memory=ctx.ram, workload=ctx.workload)
+
+
+@rule("autovacuum_work_mem", Kind.memory, "memory", tolerance=0.5)
+def autovacuum_work_mem(ctx: Context) -> Recommendation:
+    """Memory each autovacuum worker uses to remember dead tuples.
+
+    Set apart from maintenance_work_mem so that many workers cannot each take the index-build
+    allowance. RAM/64 between 16MB and 256MB: 256MB holds about 44 million dead-tuple pointers
+    (6 bytes each) before PostgreSQL 17, and 17's TID store packs far more, so a larger value only
+    matters for huge tables; a full index pass is avoided well before that.
+    """
+    value = clean_bytes(min(max(ctx.ram / 64, 16 * MB), 256 * MB))
+    return ctx.make("autovacuum_work_mem", value,
+                    f"RAM/64 within 16MB..256MB ({h(value)}), set apart so autovacuum workers cannot multiply maintenance_work_mem",
+                    PG_DOCS_RESOURCES, memory=ctx.ram)
+
+
+def connection_memory(ctx: Context) -> int:
+    """What the budget leaves for per-connection work memory, before connections are chosen."""
+    fixed = fixed_memory(ctx.value("shared_buffers"), ctx.value("autovacuum_max_workers"),
+                         ctx.value("autovacuum_work_mem"), ctx.value("maintenance_work_mem"))
+    return int(ctx.ram * BUDGET_FRACTION) - fixed
+
+
+@rule("work_mem", Kind.memory, "memory", tolerance=0.5)
+def work_mem(ctx: Context) -> Recommendation:
+    """Memory one sort or hash node may use before spilling to temporary files.
+
+    The budget left after shared_buffers and maintenance memory, divided among the requested
+    connections times three nodes per query (PGTune's factor), then held between 4MB (the
+    default) and a per-workload ceiling. The ceiling is measured: work_mem = 20MB made a 4M-row
+    ORDER BY 0.53x the speed of the 4MB default on the bench host (issue 6), so OLTP and web keep
+    sorts small; dw allows more, where large hash joins would otherwise spill.
+    """
+    connections = ctx.spec.requested_connections
+    available = connection_memory(ctx)
+    share = available / (connections * NODES_PER_QUERY)
+    cap = WORK_MEM_CAP[ctx.workload]
+    value = clean_bytes(min(max(share, WORK_MEM_FLOOR), cap))
+    limited = "the workload ceiling" if share >= cap else ("the 4MB floor" if share <= WORK_MEM_FLOOR else "the budget share")
+    return ctx.make("work_mem", value,
+                    f"{h(available)} for {connections} connections x {NODES_PER_QUERY} nodes, held by {limited} "
+                    f"({h(WORK_MEM_FLOOR)}..{h(cap)} for {ctx.workload}; larger sorts measured slower)",
+                    MEASURED, connections=connections, available=available, workload=ctx.workload)
+
+
+@rule("hash_mem_multiplier", Kind.real, "memory", tolerance=0.0)
+def hash_mem_multiplier(ctx: Context) -> Recommendation | None:
+    """How much more than work_mem a hash table may use.
+
+    2.0, the default since PostgreSQL 15, on 13 and 14 too: hash aggregates and joins degrade
+    sharply when they spill, sorts gently, so hashes deserve the larger allowance. Counted in the
+    budget through the three-nodes-per-query factor of work_mem.
+    """
+    if ctx.major >= 15:
+        return None
+    return ctx.make("hash_mem_multiplier", 2.0,
+                    "2.0 as PostgreSQL 15+ defaults: spilled hashes degrade much worse than spilled sorts",
+                    PG_DOCS_RESOURCES, major=ctx.major)
+
+
+@rule("huge_pages", Kind.enum, "memory", tolerance=0.0)
+def huge_pages(ctx: Context) -> Recommendation:
+    """Back shared memory with huge pages (Linux).
+
+    ``try`` from 2GB of shared_buffers: fewer page-table entries and TLB misses for big shared
+    memory, and the server still starts when the kernel has none reserved (``on`` would refuse).
+    ``apply`` prints the ``vm.nr_hugepages`` line for the chosen size. Off on macOS, which has none.
+    """
+    sb = ctx.value("shared_buffers")
+    if ctx.spec.os.value == "macos":
+        return ctx.make("huge_pages", "off", "macOS has no huge pages for PostgreSQL", PG_DOCS_KERNEL, os="macos")
+    if sb >= 2 * GB:
+        return ctx.make("huge_pages", "try",
+                        f"shared_buffers {h(sb)} >= 2 GiB: huge pages cut page-table overhead; 'try' still starts without them",
+                        PG_DOCS_KERNEL, shared_buffers=sb)
+    return ctx.make("huge_pages", "try" if ctx.spec.os.value == "linux" else "off",
+                    f"shared_buffers {h(sb)} is small: 'try' costs nothing when no huge pages are reserved",
+                    PG_DOCS_KERNEL, shared_buffers=sb)
+
+
+@rule("wal_buffers", Kind.memory, "memory", tolerance=0.5)
+def wal_buffers(ctx: Context) -> Recommendation:
+    """Shared memory for WAL not yet written to disk.
+
+    1/32 of shared_buffers, at most one 16MB WAL segment, which is what the server's automatic
+    setting (-1) picks; written out so the value is visible and auditable.
+    """
+    sb = ctx.value("shared_buffers")
+    value = clean_bytes(min(max(sb / 32, 64 * 1024), 16 * MB), minimum=64 * 1024)
+    return ctx.make("wal_buffers", value, f"shared_buffers/32 capped at one 16MB WAL segment ({h(value)})",
+                    PG_DOCS_WAL, shared_buffers=sb)

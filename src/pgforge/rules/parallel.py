@@ -1,0 +1,57 @@
+"""Parallelism rules: max_worker_processes, max_parallel_workers,
+max_parallel_workers_per_gather, max_parallel_maintenance_workers."""
+
+from __future__ import annotations
+
+from pgforge.rules.base import PG_DOCS_PARALLEL, PG_DOCS_RESOURCES, Kind, Recommendation, rule
+from pgforge.rules.context import Context
+
+# Workers one query may add, by workload: OLTP and web run many short queries at once, where
+# parallel plans steal cores from other sessions; analytics wants them.
+GATHER_CAP = {"web": 2, "oltp": 2, "mixed": 4, "dw": 8, "desktop": 2}
+# Background workers extensions start on their own.
+EXTENSION_WORKERS = {"pg_cron": 1, "pg_partman_bgw": 1, "timescaledb": 8, "pg_wait_sampling": 1}
+
+
+@rule("max_worker_processes", Kind.integer, "parallel", tolerance=0.0)
+def max_worker_processes(ctx: Context) -> Recommendation:
+    """Background worker slots for parallel query, logical replication and extensions.
+
+    One per CPU, at least the default 8, plus the workers enabled extensions start themselves.
+    It needs a restart to change, and an unused slot costs almost nothing, so it is not trimmed.
+    """
+    extra = sum(EXTENSION_WORKERS.get(e, 0) for e in ctx.spec.extensions)
+    value = max(8, ctx.cpus) + extra
+    return ctx.make("max_worker_processes", value,
+                    f"max(8, {ctx.cpus} CPUs) + {extra} for extensions: restart-only, so sized with room",
+                    PG_DOCS_RESOURCES, cpus=ctx.cpus, extension_workers=extra)
+
+
+@rule("max_parallel_workers", Kind.integer, "parallel", tolerance=0.0)
+def max_parallel_workers(ctx: Context) -> Recommendation:
+    """Parallel workers all queries may use at once: one per CPU, so parallel plans cannot
+    oversubscribe the cores."""
+    value = min(ctx.cpus, ctx.value("max_worker_processes"))
+    return ctx.make("max_parallel_workers", value, f"{value}: one per CPU so parallel plans cannot oversubscribe cores",
+                    PG_DOCS_PARALLEL, cpus=ctx.cpus)
+
+
+@rule("max_parallel_workers_per_gather", Kind.integer, "parallel", tolerance=0.0)
+def max_parallel_workers_per_gather(ctx: Context) -> Recommendation:
+    """Workers one query node may add: half the CPUs, capped by workload (web/oltp 2, mixed 4,
+    dw 8). 0 on one CPU, where a parallel plan only adds coordination overhead."""
+    cap = GATHER_CAP[ctx.workload]
+    value = min(ctx.cpus // 2, cap, ctx.value("max_parallel_workers"))
+    return ctx.make("max_parallel_workers_per_gather", value,
+                    f"half of {ctx.cpus} CPUs, at most {cap} for {ctx.workload}: other sessions keep their cores",
+                    PG_DOCS_PARALLEL, cpus=ctx.cpus, workload=ctx.workload)
+
+
+@rule("max_parallel_maintenance_workers", Kind.integer, "parallel", tolerance=0.0)
+def max_parallel_maintenance_workers(ctx: Context) -> Recommendation:
+    """Workers a CREATE INDEX or VACUUM may add: half the CPUs, at most 4. Each shares the
+    command's maintenance_work_mem, so more workers do not raise memory use."""
+    value = min(ctx.cpus // 2, 4, ctx.value("max_parallel_workers"))
+    return ctx.make("max_parallel_maintenance_workers", value,
+                    f"half of {ctx.cpus} CPUs, at most 4; workers share maintenance_work_mem",
+                    PG_DOCS_PARALLEL, cpus=ctx.cpus)
