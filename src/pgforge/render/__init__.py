@@ -1,0 +1,1 @@
+"""Rendering tuned settings into files: values, Jinja2 templates, output formats."""

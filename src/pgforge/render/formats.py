@@ -1,0 +1,96 @@
+"""Output formats of a tuning: postgresql.conf, ALTER SYSTEM SQL, JSON, Patroni/CloudNativePG YAML."""
+
+from __future__ import annotations
+
+import json
+from itertools import groupby
+from typing import Any
+
+from pgforge import __version__
+from pgforge.tuning import Tuning
+from pgforge.units import format_bytes_human as h
+
+FORMATS = ("conf", "sql", "json", "yaml")
+
+
+def _common(t: Tuning) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "spec": t.spec,
+        "settings": t.settings,
+        "warnings": t.warnings,
+        "host": {
+            "memory": h(t.spec.memory),
+            "budget_total": h(t.budget.total),
+            "budget_limit": h(t.budget.limit),
+        },
+    }
+
+
+def render_conf(t: Tuning) -> str:
+    from pgforge.render.templates import render
+
+    groups = [(cat, list(items)) for cat, items in groupby(t.settings, key=lambda s: s.category)]
+    return render("postgresql.conf.j2", groups=groups, **_common(t))
+
+
+def render_sql(t: Tuning) -> str:
+    from pgforge.render.templates import render
+
+    return render("alter_system.sql.j2", **_common(t))
+
+
+def as_json_obj(t: Tuning) -> dict[str, Any]:
+    """Every setting with value, unit, context and rationale, plus the budget and warnings."""
+    b = t.budget
+    return {
+        "pgforge_version": __version__,
+        "pg_version": t.spec.pg_version,
+        "spec": t.spec.model_dump(mode="json", exclude_none=True),
+        "settings": [
+            {
+                "name": s.name,
+                "value": s.display,
+                "conf_value": s.text,
+                "unit": s.unit,
+                "category": s.category,
+                "context": s.context,
+                "apply": s.apply_action,
+                "rationale": s.rationale,
+                "source": s.source,
+            }
+            for s in t.settings
+        ],
+        "budget": {
+            "ram": b.ram, "limit": b.limit, "total": b.total, "shared_buffers": b.shared_buffers,
+            "connections": b.connections_total, "autovacuum": b.autovacuum_total,
+            "maintenance": b.maintenance_work_mem, "os_cache": b.os_cache, "fits": b.fits,
+        },
+        "warnings": t.warnings,
+    }
+
+
+def render_json(t: Tuning) -> str:
+    return json.dumps(as_json_obj(t), indent=2) + "\n"
+
+
+def render_yaml(t: Tuning) -> str:
+    """``postgresql.parameters`` as Patroni (bootstrap.dcs) and CloudNativePG (spec) take it.
+
+    Values are strings, as CloudNativePG requires. Hand-written rather than through a YAML library
+    to keep the comments and to quote every value the same way.
+    """
+    lines = [
+        f"# pgforge {__version__}: PostgreSQL {t.spec.pg_version} parameters for {h(t.spec.memory)} RAM, "
+        f"{t.spec.cpus} CPUs, {t.spec.storage.value}, {t.spec.workload.value}",
+        "# Patroni: place under bootstrap.dcs (or PATCH /config); CloudNativePG: under spec.",
+        "postgresql:",
+        "  parameters:",
+    ]
+    for s in t.settings:
+        lines.append(f"    {s.name}: {json.dumps(s.display)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_format(t: Tuning, fmt: str) -> str:
+    return {"conf": render_conf, "sql": render_sql, "json": render_json, "yaml": render_yaml}[fmt](t)

@@ -1,0 +1,32 @@
+"""Rule values (bytes, milliseconds, Python bools) to the text PostgreSQL reads, and back for display."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pgforge.rules.base import Kind
+from pgforge.units import format_bytes_pg, format_ms_pg
+
+
+def conf_text(kind: Kind, value: Any) -> str:
+    """The value as written after ``name =`` in postgresql.conf (strings quoted, units exact)."""
+    if kind is Kind.string:
+        return "'" + str(value).replace("'", "''") + "'"
+    return display(kind, value)
+
+
+def display(kind: Kind, value: Any) -> str:
+    """The value as a person reads it, and as ALTER SYSTEM / JSON carry it (no quotes)."""
+    if kind is Kind.memory:
+        if isinstance(value, (int, float)) and value > 0 and int(value) % 1024 == 0:
+            return format_bytes_pg(int(value))
+        return str(value)
+    if kind is Kind.time:
+        if isinstance(value, (int, float)) and value > 0 and float(value).is_integer():
+            return format_ms_pg(int(value))
+        return str(value)
+    if kind is Kind.bool:
+        return "on" if value else "off"
+    if kind is Kind.real:
+        return f"{float(value):g}"
+    return str(value)
