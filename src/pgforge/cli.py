@@ -175,6 +175,41 @@ def explain(
         _fail(exc)
 
 
+class DetectFormat(str, Enum):
+    yaml = "yaml"
+    json = "json"
+
+
+@app.command()
+def detect(
+    data_dir: DataDirOpt = None,
+    fmt: Annotated[DetectFormat, typer.Option("--format", "-f", help="yaml (a spec you can edit) or json.")] = DetectFormat.yaml,
+) -> None:
+    """What pgforge sees on this host (memory and CPUs within cgroup limits, storage, PostgreSQL), as a spec."""
+    import json
+    import os
+
+    from pgforge.detect import detect_host
+
+    det = detect_host(Path("/"), data_dir, env=dict(os.environ))
+    if fmt is DetectFormat.json:
+        sys.stdout.write(json.dumps(det.to_dict(), indent=2) + "\n")
+        return
+    from pgforge.units import format_bytes_pg
+
+    lines = ["# Detected by pgforge on this host; edit and pass back with --spec."]
+    lines += [f"# {n.field}: {n.message}" for n in det.notes]
+    lines += [f"# {f}: not detected ({why}); pgforge's default applies" for f, why in det.undetected.items()]
+    for key in ("memory", "cpus", "storage", "pg_version"):
+        if key in det.values:
+            value = det.values[key]
+            lines.append(f"{key}: {format_bytes_pg(value // 1024 * 1024) if key == 'memory' else value}")
+    build = det.values.get("pg_build")
+    if isinstance(build, dict) and build:
+        lines.append("pg_build: {" + ", ".join(f"{k}: {str(v).lower()}" for k, v in build.items()) + "}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 @profiles_app.command("list")
 def profiles_list() -> None:
     """List the bundled profiles."""
