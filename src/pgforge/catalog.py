@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 
 from pgforge.resources import catalog_dir
-from pgforge.units import CATALOG_MEMORY_UNITS, CATALOG_TIME_UNITS_MS, UnitError, parse_pg_bool, parse_pg_quantity
+from pgforge.parsers.pgconf import parse_bool
+from pgforge.units import CATALOG_MEMORY_UNITS, CATALOG_TIME_UNITS_MS, UnitError, parse_pg_quantity
 
 # Contexts, from the server's point of view: what it takes for a new value to apply.
 RESTART_CONTEXTS = {"postmaster"}
@@ -96,7 +97,7 @@ class Catalog:
         if guc is None:
             return None if "." in name else f"unknown parameter for PostgreSQL {self.major}"
         if guc.vartype == "bool":
-            return None if parse_pg_bool(text) is not None else "requires a Boolean value (on/off)"
+            return None if parse_bool(text) is not None else "requires a Boolean value (on/off)"
         if guc.vartype == "enum":
             allowed = guc.enumvals or ()
             return None if text.lower() in allowed else f"invalid value; allowed: {', '.join(allowed)}"

@@ -151,22 +151,3 @@ def parse_pg_quantity(text: str, base_unit: str | None) -> float:
         return number * PG_TIME_UNITS_MS[unit] / CATALOG_TIME_UNITS_MS[base_unit]
     raise UnitError(f"{text!r} has a unit but this setting takes a plain number")
 
-
-_BOOL_WORDS = {"on": True, "off": False, "true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
-
-
-def parse_pg_bool(text: str) -> bool | None:
-    """A postgresql.conf boolean as the server reads it, or None when it would be rejected.
-
-    Case-insensitive on/off, true/false, yes/no, 1/0, and unambiguous prefixes of the words
-    (``t``, ``fa``, ``y``, ``of``); ``o`` is ambiguous between on and off and is rejected.
-    """
-    word = text.strip().lower()
-    if not word:
-        return None
-    if word in _BOOL_WORDS:
-        return _BOOL_WORDS[word]
-    matches = {v for k, v in _BOOL_WORDS.items() if len(k) > 1 and k.startswith(word)}
-    if len(word) < 2 and word == "o":
-        return None
-    return matches.pop() if len(matches) == 1 else None
