@@ -13,6 +13,15 @@ MIN_CONNECTIONS = 10
 BUDGET_SOURCE = Source("pgforge memory budget: shared_buffers + connections x work_mem + autovacuum + maintenance <= 90% RAM (src/pgforge/budget.py)")
 
 
+def direct_connection_limit(cpus: int) -> int:
+    """Most server connections pgforge accepts without a pooler in front: 25 per CPU, at least 200.
+
+    Beyond that, idle backends cost memory and every snapshot scans them; a pooler serves the
+    same clients with far fewer server connections. The audit (PGF303) uses this same limit.
+    """
+    return max(200, 25 * cpus)
+
+
 @rule("max_connections", Kind.integer, "connections", tolerance=0.5)
 def max_connections(ctx: Context) -> Recommendation:
     """Server connection slots, fitted to the memory budget.
@@ -24,6 +33,15 @@ def max_connections(ctx: Context) -> Recommendation:
     server connections, rather than in an overcommitted server that the OOM killer ends.
     """
     requested = ctx.spec.requested_connections
+    pooled = ctx.spec.pgbouncer is not None and ctx.spec.pgbouncer.enabled
+    direct_limit = direct_connection_limit(ctx.cpus)
+    if not pooled and requested > direct_limit:
+        return ctx.make("max_connections", direct_limit,
+                        f"lowered from {requested} to {direct_limit} (25 per CPU, at least 200): more direct "
+                        "connections cost memory and snapshot time; PgBouncer serves the rest",
+                        PG_DOCS_CONNECTIONS, requested=requested, cpus=ctx.cpus,
+                        notes=(f"max_connections lowered from {requested} to {direct_limit} for {ctx.cpus} CPUs without a "
+                               f"pooler; enable pgbouncer in the spec to serve {requested} clients",))
     wm = ctx.value("work_mem")
     available = connection_memory(ctx)
     fits = max(0, available // wm)

@@ -1,0 +1,3 @@
+"""coherence checks."""
+
+from __future__ import annotations

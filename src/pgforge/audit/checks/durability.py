@@ -1,0 +1,3 @@
+"""durability checks."""
+
+from __future__ import annotations

@@ -1,0 +1,182 @@
+"""Performance checks: existing values judged by the same tuning rules that generate them.
+
+PGF3xx. Each asks ``Rule.judge`` (rules/base.py) with the value read from the file, so the
+recommendation, tolerance and rationale are the generator's own: there is no second formula.
+They need to know the host (``--memory/--cpus/...``, ``--auto``, or a spec).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from pgforge.audit.model import Hit, check
+from pgforge.audit.target import Target
+from pgforge.audit.values import BadValue, rule_value
+from pgforge.budget import budget_from_values
+from pgforge.rules import REGISTRY
+from pgforge.units import format_bytes_human as h
+
+# Rules whose values are performance tuning (site, logging, security and extension rules are
+# judged by the drift check against a spec, not as performance problems).
+PERFORMANCE_CATEGORIES = {"memory", "wal", "planner", "parallel", "io", "autovacuum"}
+
+
+def _context(t: Target):
+    from pgforge.rules.context import Context
+
+    return Context(t.spec, t.catalog if t.major_known else None)
+
+
+def judgements(t: Target, categories: set[str] | None):
+    """(rule, setting or None, Judgement or None, Recommendation) for each rule with a recommendation."""
+    ctx = _context(t)
+    for name, rule in REGISTRY.items():
+        if categories is not None and rule.category not in categories:
+            continue
+        rec = ctx.rec(name)
+        if rec is None:
+            continue
+        setting = t.get(name)
+        if setting is None:
+            yield rule, None, None, rec
+            continue
+        guc = ctx.catalog.get(name)
+        try:
+            actual = rule_value(guc, rule.kind, setting.value)
+        except BadValue:
+            continue  # invalid values are PGF003's
+        yield rule, setting, rule.judge(ctx, actual), rec
+
+
+@check("PGF301", "far-from-recommendation", "warning", "performance", sets=("performance",))
+def far_from_recommendation(t: Target) -> Iterable[Hit]:
+    """A tuning value far from what pgforge's rule recommends for this host.
+
+    ## What it does
+    Reads each tuned parameter that is set in the files and asks the rule that would generate
+    it (``pgforge explain NAME``) to judge it, within that rule's tolerance: for example
+    ``random_page_cost = 4`` on SSD, or ``shared_buffers = 128MB`` on a 64 GB server.
+
+    ## Why is this bad?
+    Defaults are sized for a small machine with spinning disks; left alone on a large SSD host
+    they waste memory and mislead the planner.
+
+    ## Example
+    ```
+    random_page_cost = 4     # on NVMe storage
+    ```
+
+    ## Fix
+    Use the recommended value (the finding says which and why), or suppress the finding on
+    that line with ``# pgforge: ignore[PGF301]`` when the deviation is deliberate.
+    """
+    if t.spec is None or t.desired:
+        return
+    for rule, setting, judgement, rec in judgements(t, PERFORMANCE_CATEGORIES):
+        if setting is None or judgement is None or judgement.ok:
+            continue
+        yield Hit(setting, f"{judgement.message} ({rec.rationale})", f"set {rule.name} = {_display(rule, rec.value)}")
+
+
+def _display(rule, value) -> str:
+    from pgforge.render.values import display
+
+    return display(rule.kind, value)
+
+
+def _bytes(t: Target, ctx, name: str) -> int | None:
+    guc = ctx.catalog.get(name)
+    text = t.text(name)
+    if guc is None or text is None:
+        return None
+    try:
+        return int(rule_value(guc, REGISTRY[name].kind, text))
+    except BadValue:
+        return None
+
+
+@check("PGF302", "memory-overcommit", "error", "performance", sets=("performance", "ci"))
+def memory_overcommit(t: Target) -> Iterable[Hit]:
+    """shared_buffers plus max_connections x work_mem plus maintenance memory exceeds 90% of RAM.
+
+    ## What it does
+    Adds up what the server may allocate at worst, with the same budget pgforge generates
+    against: ``shared_buffers + max_connections x work_mem + autovacuum_max_workers x
+    (autovacuum_work_mem, or maintenance_work_mem when it is -1) + maintenance_work_mem``, and
+    compares it with 90% of the host's RAM.
+
+    ## Why is this bad?
+    When every connection sorts at once the kernel runs out of memory and the OOM killer ends a
+    backend, which restarts the whole server. A pooler serves the same clients with fewer
+    server connections.
+
+    ## Example
+    ```
+    max_connections = 1000
+    work_mem = 64MB          # 64 GB at worst, on a 32 GB host
+    ```
+
+    ## Fix
+    Lower work_mem or max_connections (put PgBouncer in front), or run ``pgforge explain
+    --budget`` for the host to see a budget that fits.
+    """
+    if t.spec is None:
+        return
+    ctx = _context(t)
+    values = {}
+    for name in ("shared_buffers", "work_mem", "maintenance_work_mem", "autovacuum_work_mem"):
+        values[name] = _bytes(t, ctx, name)
+    for name in ("max_connections", "autovacuum_max_workers"):
+        try:
+            values[name] = int(float(t.text(name) or 0))
+        except ValueError:
+            values[name] = None
+    if any(v is None for v in values.values()):
+        return
+    b = budget_from_values(t.spec.memory, values)
+    if b.fits:
+        return
+    culprit = t.get("work_mem") or t.get("max_connections") or t.get("shared_buffers") or t.anchor()
+    yield Hit(culprit, f"worst-case memory {h(b.total)} exceeds 90% of {h(b.ram)} RAM: shared_buffers {h(b.shared_buffers)}"
+              f" + {b.max_connections} connections x work_mem {h(b.work_mem)} + autovacuum {h(b.autovacuum_total)}"
+              f" + maintenance_work_mem {h(b.maintenance_work_mem)}",
+              "lower work_mem or max_connections (PgBouncer in front), see `pgforge explain --budget`")
+
+
+@check("PGF303", "connections-without-pooler", "warning", "performance", sets=("performance",))
+def connections_without_pooler(t: Target) -> Iterable[Hit]:
+    """Many server connections and no connection pooler in front.
+
+    ## What it does
+    Flags max_connections above 25 per CPU (at least 200; 500 when the host is unknown) when no
+    pgbouncer.ini is part of the audited configuration: the same limit the generator keeps to
+    (``direct_connection_limit`` in rules/connections.py).
+
+    ## Why is this bad?
+    Each connection is a process with its own memory and snapshot; hundreds of mostly idle
+    connections cost memory, lengthen GetSnapshotData and make lock contention worse.
+
+    ## Example
+    ```
+    max_connections = 2000
+    ```
+
+    ## Fix
+    Put PgBouncer in transaction mode in front (``pgbouncer: {enabled: true}`` in the spec)
+    and size max_connections to the pools.
+    """
+    if t.bouncer is not None:
+        return
+    s = t.get("max_connections")
+    if s is None:
+        return
+    try:
+        n = int(float(s.value))
+    except ValueError:
+        return
+    from pgforge.rules.connections import direct_connection_limit
+
+    limit = direct_connection_limit(t.spec.cpus) if t.spec else 500
+    if n > limit:
+        yield Hit(s, f"max_connections = {n} with no pooler in front (over {limit} for this host)",
+                  "put PgBouncer in front and lower max_connections to the pool sizes")
