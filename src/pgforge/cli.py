@@ -234,6 +234,9 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")]) ->
 
 
 def main() -> None:
+    from pgforge.commands import register_all
+
+    register_all(app)
     app()
 
 

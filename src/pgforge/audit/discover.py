@@ -116,13 +116,13 @@ def discover(paths: list[Path], *, major: int | None = None, explicit_group: boo
         groups.append([f for fs in by_dir.values() for f in fs])
     else:
         for _, found in sorted(by_dir.items()):
-            confs = [f for f in found if f.kind == CONF]
-            others = [f for f in found if f.kind in (HBA, BOUNCER, SECRET)]
-            if len(confs) <= 1:
-                groups.append(confs + others + [f for f in found if f.kind == AUTO])
+            # One server's directory has at most one file of each kind (secrets aside): audit
+            # them together. A directory of many configs (a corpus, a fleet dump) is many targets.
+            kinds = [f.kind for f in found if f.kind != SECRET]
+            if len(kinds) == len(set(kinds)):
+                groups.append(found)
             else:
-                groups.extend([c] for c in confs)
-                groups.extend([o] for o in others)
+                groups.extend([f] for f in found)
     targets = []
     for group in groups:
         if not group:
