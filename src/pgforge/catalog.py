@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from pgforge.resources import catalog_dir
-from pgforge.parsers.pgconf import parse_bool
+from pgforge.parsers.values import parse_bool
 from pgforge.units import CATALOG_MEMORY_UNITS, CATALOG_TIME_UNITS_MS, UnitError, parse_pg_quantity
 
 # Contexts, from the server's point of view: what it takes for a new value to apply.

@@ -11,7 +11,7 @@ from typing import Any
 
 from pgforge.catalog import Guc
 from pgforge.rules.base import Kind
-from pgforge.parsers.pgconf import parse_bool
+from pgforge.parsers.values import parse_bool
 from pgforge.units import CATALOG_MEMORY_UNITS, UnitError
 
 

@@ -6,24 +6,28 @@ program's grammar (PostgreSQL's guc-file.l and hba.c, PgBouncer's cfparser) rath
 than a generic INI or shell-word reader.  Pure standard library.
 """
 
-from .hba import HbaAddress, HbaFile, HbaInclude, HbaName, HbaOption, HbaRule, HbaSet, load_hba, parse_hba
-from .pgbouncer_ini import (
-    BouncerEntry,
-    BouncerFile,
-    BouncerInclude,
-    BouncerSet,
-    ConnParam,
-    ConnStr,
-    SectionHeader,
-    load_pgbouncer_ini,
-    parse_connstr,
-    parse_int,
-    parse_pgbouncer_ini,
-    parse_seconds,
-    scan_connstr,
-)
-from .pgconf import ConfFile, ConfSet, Include, Setting, load_pgconf, parse_bool, parse_pgconf, split_list
-from .source import Diagnostic, Position
+# Names are resolved on first use (PEP 562) so that importing one parser does not compile the
+# others' regular expressions: start-up time matters for a CLI.
+_HOME = {
+    **dict.fromkeys(("HbaAddress", "HbaFile", "HbaInclude", "HbaName", "HbaOption", "HbaRule", "HbaSet", "load_hba",
+                     "parse_hba"), "hba"),
+    **dict.fromkeys(("BouncerEntry", "BouncerFile", "BouncerInclude", "BouncerSet", "ConnParam", "ConnStr",
+                     "SectionHeader", "load_pgbouncer_ini", "parse_connstr", "parse_int", "parse_pgbouncer_ini",
+                     "parse_seconds", "scan_connstr"), "pgbouncer_ini"),
+    **dict.fromkeys(("ConfFile", "ConfSet", "Include", "Setting", "load_pgconf", "parse_pgconf", "split_list"), "pgconf"),
+    "parse_bool": "values",
+    "Diagnostic": "source",
+    "Position": "source",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _HOME:
+        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "BouncerEntry",

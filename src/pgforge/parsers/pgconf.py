@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from .source import Diagnostic, count_lines, read_text, strip_bom
+from .values import parse_bool
 
 __all__ = [
     "INCLUDE_KINDS",
@@ -435,34 +436,6 @@ class _Loader:
 
 
 # --------------------------------------------------------------------------- values
-
-
-_BOOL_WORDS = (("true", True), ("false", False), ("yes", True), ("no", False))
-
-
-def parse_bool(value: str) -> bool | None:
-    """A boolean setting's value as the server reads it, or None if it is not one.
-
-    Accepts on/off/true/false/yes/no/1/0 in any case, and any unambiguous prefix
-    (``t``, ``fa``, ``of``); ``o`` alone is ambiguous.  No surrounding spaces.
-    """
-    if not value:
-        return None
-    low = value.lower()
-    first = low[0]
-    if first == "o":
-        if len(low) >= 2:
-            if "on".startswith(low):
-                return True
-            if "off".startswith(low):
-                return False
-        return None
-    if value in ("1", "0"):
-        return value == "1"
-    for word, result in _BOOL_WORDS:
-        if first == word[0] and word.startswith(low):
-            return result
-    return None
 
 
 _LIST_SPACE = " \t\n\r\f\v"
