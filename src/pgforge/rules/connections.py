@@ -31,6 +31,14 @@ def max_connections(ctx: Context) -> Recommendation:
     maintenance and autovacuum memory. When it does not, pgforge lowers the server's slots to what
     fits and says so: the clients belong behind PgBouncer, which multiplexes them onto fewer
     server connections, rather than in an overcommitted server that the OOM killer ends.
+
+    With PgBouncer enabled the server is sized from the pools instead of the clients
+    (src/pgforge/pooling.py): per database default_pool_size + reserve_pool_size (the
+    max_db_connections pgforge writes), plus superuser_reserved_connections, reserved_connections
+    (PostgreSQL 16+) and 10 direct maintenance connections (backups, monitoring, migrations). WAL
+    senders need no slots here: since PostgreSQL 12 they have their own (max_wal_senders). The
+    memory budget still bounds the result; when the pools do not fit, the pools shrink, not the
+    budget. An explicit ``connections`` in the spec is kept when it is larger.
     """
     requested = ctx.spec.requested_connections
     pooled = ctx.spec.pgbouncer is not None and ctx.spec.pgbouncer.enabled
@@ -45,6 +53,8 @@ def max_connections(ctx: Context) -> Recommendation:
     wm = ctx.value("work_mem")
     available = connection_memory(ctx)
     fits = max(0, available // wm)
+    if pooled:
+        return _pooled_max_connections(ctx, wm, available, fits)
     if fits >= requested:
         origin = "the spec" if ctx.spec.connections is not None else f"the {ctx.workload} default"
         return ctx.make("max_connections", requested,
@@ -61,7 +71,51 @@ def max_connections(ctx: Context) -> Recommendation:
                     f"{h(available)} the budget leaves; put PgBouncer in front for more clients",
                     BUDGET_SOURCE, requested=requested, work_mem=wm, available=available,
                     notes=(f"max_connections lowered from {requested} to {fits} to keep the memory budget within 90% "
-                           f"of RAM; put PgBouncer in front (pgbouncer: {{enabled: true}}) to serve {requested} clients",))
+                           f"of RAM; put PgBouncer in front (pgbouncer: {{enabled: true, databases: [...]}}) to serve {requested} clients",))
+
+
+def _pooled_max_connections(ctx: Context, wm: int, available: int, fits: int) -> Recommendation:
+    """max_connections when PgBouncer is in front: the pools plus the reserved and maintenance slots."""
+    from pgforge import pooling
+
+    if fits < MIN_CONNECTIONS:
+        raise UserError(
+            f"{h(ctx.ram)} of RAM cannot hold {MIN_CONNECTIONS} connections at work_mem {h(wm)} beside "
+            f"shared_buffers and maintenance memory; give the host more memory",
+            "memory")
+    superuser = int(ctx.value("superuser_reserved_connections"))
+    reserved = int(ctx.value("reserved_connections") or 0)  # PostgreSQL 16+; None before
+    capacity = fits - pooling.server_reserved(superuser, reserved)
+    try:
+        plan = pooling.plan_for_spec(ctx.spec, capacity)
+    except pooling.PoolingError as exc:
+        raise UserError(str(exc), "pgbouncer.databases") from None
+    need = pooling.required_max_connections(plan, superuser, reserved)
+    value = need
+    asked = ctx.spec.connections
+    if asked is not None and asked > need:
+        value = min(asked, fits, direct_connection_limit(ctx.cpus))
+        value = max(value, need)
+    pools = (f"{len(plan.databases)} pool(s) x ({plan.default_pool_size} + {plan.reserve_pool_size} reserve) = "
+             f"{plan.server_connections}")
+    rationale = (f"sized from PgBouncer: {pools} + {superuser} superuser-reserved"
+                 + (f" + {reserved} reserved" if reserved else "")
+                 + f" + {pooling.MAINTENANCE_HEADROOM} maintenance = {need}")
+    if value > need:
+        rationale += f"; raised to the spec's {value}"
+    summary = pooling.caveat_summary(plan.pool_mode, ctx.spec.pgbouncer.version_tuple)
+    notes = [summary] if summary else []
+    if plan.limited_by == "server connections":
+        notes.append(f"PgBouncer pools shrunk to {plan.default_pool_size} (+{plan.reserve_pool_size} reserve) per database "
+                     f"to fit the memory budget ({fits} server connections at work_mem {h(wm)}); clients queue in PgBouncer")
+    if plan.pool_mode == "session" and plan.client_connections > plan.active_target:
+        notes.append(f"PgBouncer session mode holds one server connection per client ({plan.client_connections} clients); "
+                     f"transaction mode would need about {plan.active_target} for {ctx.cpus} CPUs")
+    return ctx.make("max_connections", value, rationale + f"; work_mem {h(wm)} x {value} fits the {h(available)} the budget leaves",
+                    BUDGET_SOURCE, notes=tuple(notes), pooled=plan.server_connections,
+                    default_pool_size=plan.default_pool_size, reserve_pool_size=plan.reserve_pool_size,
+                    databases=len(plan.databases), superuser_reserved=superuser, reserved_connections=reserved,
+                    maintenance=pooling.MAINTENANCE_HEADROOM, work_mem=wm, available=available)
 
 
 @rule("superuser_reserved_connections", Kind.integer, "connections", tolerance=0.0)
