@@ -40,6 +40,21 @@ def build_bundle(t: Tuning, formats: tuple[str, ...] = ()) -> list[OutFile]:
     return files
 
 
+def bundle_warnings(t: Tuning) -> list[str]:
+    """The tuning's warnings plus those of each part (``warnings(t)``, where a part defines it):
+    trust lines, clear-text passwords, a pooler listening without TLS, ..."""
+    import importlib
+
+    from pgforge.parts import PART_MODULES
+
+    out = list(t.warnings)
+    for part in PART_MODULES:
+        fn = getattr(importlib.import_module(f"pgforge.parts.{part}"), "warnings", None)
+        if fn is not None:
+            out.extend(w for w in fn(t) if w not in out)
+    return out
+
+
 def manifest(t: Tuning, files: list[OutFile]) -> OutFile:
     data = {
         "pgforge_version": __version__,
@@ -48,6 +63,6 @@ def manifest(t: Tuning, files: list[OutFile]) -> OutFile:
         "files": [{"path": f.path, "purpose": f.purpose, "mode": f"{f.mode:04o}", "apply": f.apply} for f in files],
         "restart_settings": [s.name for s in t.settings if s.apply_action == "restart"],
         "reload_settings": [s.name for s in t.settings if s.apply_action == "reload"],
-        "warnings": t.warnings,
+        "warnings": bundle_warnings(t),
     }
     return OutFile("MANIFEST.json", json.dumps(data, indent=2) + "\n", 0o644, "this list", "reference")

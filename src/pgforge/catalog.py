@@ -100,7 +100,8 @@ class Catalog:
             return None if parse_bool(text) is not None else "requires a Boolean value (on/off)"
         if guc.vartype == "enum":
             allowed = guc.enumvals or ()
-            return None if text.lower() in allowed else f"invalid value; allowed: {', '.join(allowed)}"
+            # The server matches enum names case-insensitively (TLSv1.2 == tlsv1.2).
+            return None if text.lower() in {a.lower() for a in allowed} else f"invalid value; allowed: {', '.join(allowed)}"
         if guc.vartype in ("integer", "real"):
             try:
                 value = guc.to_base(text)

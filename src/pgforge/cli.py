@@ -119,12 +119,15 @@ def generate(
         from pgforge.bundle import build_bundle
         from pgforge.writer import write_bundle
 
+        from pgforge.bundle import bundle_warnings
+
         files = build_bundle(tuning, formats=(fmt.value,) if fmt is not OutFormat.conf else ())
         result = write_bundle(output, files, force=force)
+        warnings = bundle_warnings(tuning)
     except UserError as exc:
         _fail(exc)
         return
-    for w in tuning.warnings:
+    for w in warnings:
         typer.echo(f"pgforge: warning: {w}", err=True)
     for p in result.written:
         typer.echo(f"wrote {p}", err=True)

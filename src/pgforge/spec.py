@@ -93,7 +93,8 @@ class HostSpec(Section):
     extensions: list[str] = Field(default_factory=lambda: ["pg_stat_statements"])
     pg_build: PgBuild = Field(default_factory=PgBuild)
     wal_disk: Memory | None = Field(default=None, description="size of the WAL volume, bounds max_wal_size")
-    listen_addresses: list[str] = Field(default_factory=lambda: ["localhost"])
+    listen_addresses: list[str] | None = Field(
+        default=None, description="addresses to listen on; default: localhost, or * when access/replicas need the network")
     port: IntLike = Field(default=5432, ge=1, le=65535)
     timezone: str = Field(default="UTC", pattern=r"^[A-Za-z0-9_+\-/]+$")
 

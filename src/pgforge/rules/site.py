@@ -10,12 +10,42 @@ from pgforge.rules.context import Context
 SPEC = Source("the host spec")
 
 
+def _network_clients(ctx: Context) -> list[str]:
+    """Non-loopback addresses that access lines or replicas need to reach the server from."""
+    import ipaddress
+
+    out = []
+    for a in ctx.spec.access:
+        if a.type == "local" or a.address is None or a.method == "reject":
+            continue
+        try:
+            if ipaddress.ip_network(a.address, strict=False).is_loopback:
+                continue
+        except ValueError:
+            pass  # keywords and host names reach over the network
+        out.append(a.address)
+    if ctx.spec.replication is not None:
+        out.extend(r.host for r in ctx.spec.replication.replicas)
+    return out
+
+
 @rule("listen_addresses", Kind.string, "connections", tolerance=0.0)
 def listen_addresses(ctx: Context) -> Recommendation:
-    """Addresses the server listens on: the spec's list (default localhost only). Listening on
-    ``*`` exposes the port on every interface; pg_hba.conf is then the only gate."""
-    value = ",".join(ctx.spec.listen_addresses)
-    return ctx.make("listen_addresses", value, f"from the spec: {value}", PG_DOCS_CONNECTIONS, listen_addresses=value)
+    """Addresses the server listens on: the spec's list when it gives one; otherwise localhost,
+    or every interface (``*``) when access lines or replicas must reach the server over the
+    network, with pg_hba.conf deciding who gets in. Listening wider than the access lines need
+    exposes the port for nothing; listening narrower silently locks the clients out."""
+    if ctx.spec.listen_addresses is not None:
+        value = ",".join(ctx.spec.listen_addresses)
+        return ctx.make("listen_addresses", value, f"from the spec: {value}", PG_DOCS_CONNECTIONS, listen_addresses=value)
+    clients = _network_clients(ctx)
+    if clients:
+        shown = ", ".join(clients[:3]) + (" ..." if len(clients) > 3 else "")
+        return ctx.make("listen_addresses", "*",
+                        f"'*': clients from {shown} must reach the server; pg_hba.conf admits only those lines",
+                        PG_DOCS_CONNECTIONS, network_clients=clients)
+    return ctx.make("listen_addresses", "localhost", "localhost: no access line or replica needs the network",
+                    PG_DOCS_CONNECTIONS)
 
 
 @rule("port", Kind.integer, "connections", tolerance=0.0)

@@ -162,8 +162,8 @@ def connections_without_pooler(t: Target) -> Iterable[Hit]:
     ```
 
     ## Fix
-    Put PgBouncer in transaction mode in front (``pgbouncer: {enabled: true}`` in the spec)
-    and size max_connections to the pools.
+    Put PgBouncer in transaction mode in front (``pgbouncer: {enabled: true, databases: [app]}``
+    in the spec) and size max_connections to the pools.
     """
     if t.bouncer is not None:
         return
