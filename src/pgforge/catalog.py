@@ -18,6 +18,11 @@ from pgforge.resources import catalog_dir
 from pgforge.parsers.values import parse_bool
 from pgforge.units import CATALOG_MEMORY_UNITS, CATALOG_TIME_UNITS_MS, UnitError, parse_pg_quantity
 
+# Settings the server parses as lists (GUC_LIST_INPUT): ALTER SYSTEM needs one literal per element,
+# and two values compare element by element.
+LIST_SETTINGS = frozenset({"shared_preload_libraries", "session_preload_libraries", "local_preload_libraries",
+                           "listen_addresses", "unix_socket_directories", "search_path", "temp_tablespaces"})
+
 # Contexts, from the server's point of view: what it takes for a new value to apply.
 RESTART_CONTEXTS = {"postmaster"}
 RELOAD_CONTEXTS = {"sighup", "superuser-backend", "backend", "superuser", "user"}

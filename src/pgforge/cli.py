@@ -100,10 +100,19 @@ def generate(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the bundle into this directory.")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="conf | sql (ALTER SYSTEM) | json | yaml (Patroni/CNPG).")] = OutFormat.conf,
     force: Annotated[bool, typer.Option("--force", help="Replace existing files (each is backed up first).")] = False,
+    inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Ansible inventory: one bundle per host under -o DIR.")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Worker processes for --inventory (default: the CPUs available).")] = None,
 ) -> None:
     """Compute the settings for a host and write them (stdout, or a bundle with -o)."""
     from pgforge.errors import UserError
 
+    if inventory is not None:
+        from pgforge.fleet import run_cli
+
+        if output is None:
+            _fail(UserError("--inventory writes one bundle per host: give -o DIR", "--inventory"))
+        raise typer.Exit(run_cli(inventory, output, force=force, jobs=jobs, fmt=fmt.value,
+                                 summary="json" if fmt is OutFormat.json else "table"))
     try:
         host = _spec(profile, spec, memory, cpus, storage, workload, pg_version, connections, os_, extensions, name, auto, data_dir)
         from pgforge.tuning import tune

@@ -4,7 +4,7 @@ are imported whenever ``pgforge`` starts."""
 
 import importlib
 
-COMMAND_MODULES: tuple[str, ...] = ("check",)
+COMMAND_MODULES: tuple[str, ...] = ("check", "apply", "terraform")
 
 
 def register_all(app) -> None:

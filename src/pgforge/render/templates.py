@@ -10,13 +10,9 @@ def _sql_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-# Settings the server parses as lists (GUC_LIST_INPUT): ALTER SYSTEM needs one literal per element,
-# or 'a,b' becomes a single element named "a,b".
-LIST_SETTINGS = {"shared_preload_libraries", "session_preload_libraries", "local_preload_libraries",
-                 "listen_addresses", "unix_socket_directories", "search_path", "temp_tablespaces"}
-
-
 def _sql_value(setting: Any) -> str:
+    from pgforge.catalog import LIST_SETTINGS
+
     if setting.name in LIST_SETTINGS:
         return ", ".join(_sql_literal(part.strip()) for part in setting.display.split(","))
     return _sql_literal(setting.display)
