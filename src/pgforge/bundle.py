@@ -28,9 +28,9 @@ def build_bundle(t: Tuning, formats: tuple[str, ...] = ()) -> list[OutFile]:
                      "restart" if restart else "reload")]
     import importlib
 
-    from pgforge.parts import PART_MODULES
+    from pgforge.parts import active_parts
 
-    for part in PART_MODULES:
+    for part in active_parts(t.spec):
         files.extend(importlib.import_module(f"pgforge.parts.{part}").files(t))
     for fmt in formats:
         if fmt in _EXTRA_FORMATS:
@@ -45,10 +45,10 @@ def bundle_warnings(t: Tuning) -> list[str]:
     trust lines, clear-text passwords, a pooler listening without TLS, ..."""
     import importlib
 
-    from pgforge.parts import PART_MODULES
+    from pgforge.parts import active_parts
 
     out = list(t.warnings)
-    for part in PART_MODULES:
+    for part in active_parts(t.spec):
         fn = getattr(importlib.import_module(f"pgforge.parts.{part}"), "warnings", None)
         if fn is not None:
             out.extend(w for w in fn(t) if w not in out)

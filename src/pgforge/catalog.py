@@ -104,8 +104,11 @@ class Catalog:
         if guc.vartype == "bool":
             return None if parse_bool(text) is not None else "requires a Boolean value (on/off)"
         if guc.vartype == "enum":
-            allowed = guc.enumvals or ()
-            # The server matches enum names case-insensitively (TLSv1.2 == tlsv1.2).
+            # The server matches enum names case-insensitively (TLSv1.2 == tlsv1.2). Values of optional
+            # build features (io_uring, lz4) are valid for the major even where this catalog's build
+            # lacks them; whether the target has them is the pg_build question, asked by the generator.
+            allowed = tuple(guc.enumvals or ()) + tuple(v for v in self.build_dependent.get(name.lower(), ())
+                                                        if v not in (guc.enumvals or ()))
             return None if text.lower() in {a.lower() for a in allowed} else f"invalid value; allowed: {', '.join(allowed)}"
         if guc.vartype in ("integer", "real"):
             try:
@@ -125,6 +128,10 @@ class Catalog:
 
 def _fmt_bound(guc: Guc, bound: float) -> str:
     number = int(bound) if float(bound).is_integer() else bound
+    if guc.is_memory and guc.unit not in ("B", "kB", "MB"):
+        from pgforge.units import format_bytes_human
+
+        return f"{number} x {guc.unit} ({format_bytes_human(number * guc.unit_bytes())})"
     return f"{number}{guc.unit}" if guc.unit else str(number)
 
 

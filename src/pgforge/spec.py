@@ -9,6 +9,7 @@ fall back to a default.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated
 
 from pydantic import Field, field_validator
 
@@ -81,8 +82,9 @@ class PgBuild(Section):
 class HostSpec(Section):
     """A PostgreSQL host: hardware, workload, major version, and the bundle's optional sections."""
 
-    name: str | None = None
-    description: str | None = None
+    # Both end up in comment lines of generated files: a newline would start a live setting there.
+    name: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    description: str | None = Field(default=None, max_length=2000, pattern=r"^[^\x00-\x09\x0b-\x1f\x7f]+$")
     memory: Memory = Field(description="RAM available to PostgreSQL: 16GB, 16GiB, 512MB, 7.5GB or bytes")
     cpus: IntLike = Field(ge=1, le=4096)
     storage: Storage = Storage.ssd
@@ -93,7 +95,7 @@ class HostSpec(Section):
     extensions: list[str] = Field(default_factory=lambda: ["pg_stat_statements"])
     pg_build: PgBuild = Field(default_factory=PgBuild)
     wal_disk: Memory | None = Field(default=None, description="size of the WAL volume, bounds max_wal_size")
-    listen_addresses: list[str] | None = Field(
+    listen_addresses: list[Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9.:%_-]*)$")]] | None = Field(
         default=None, description="addresses to listen on; default: localhost, or * when access/replicas need the network")
     port: IntLike = Field(default=5432, ge=1, le=65535)
     timezone: str = Field(default="UTC", pattern=r"^[A-Za-z0-9_+\-/]+$")
@@ -111,6 +113,13 @@ class HostSpec(Section):
             raise ValueError("at least 256MB is needed to run PostgreSQL with a useful configuration")
         if value > 64 * 1024**4:
             raise ValueError("more than 64TB is beyond what pgforge's rules were written for")
+        return value
+
+    @field_validator("wal_disk")
+    @classmethod
+    def _wal_disk(cls, value: int | None) -> int | None:
+        if value is not None and value < 1024**3:
+            raise ValueError("a WAL volume under 1GB cannot hold the WAL of a busy checkpoint interval; give at least 1GB")
         return value
 
     @field_validator("pg_version")

@@ -55,16 +55,7 @@ def _plain(node: Any) -> Any:
 
 
 def parse_text(text: str, origin: str) -> _Doc:
-    """Parse YAML (a superset of JSON) or JSON text into a mapping with line info."""
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"invalid JSON: {exc.msg}", f"{origin}:{exc.lineno}:{exc.colno}") from None
-        if not isinstance(data, dict):
-            raise UserError("a spec must be a mapping of keys to values", origin)
-        return _Doc(data, origin)
+    """Parse YAML or JSON (YAML 1.2 reads JSON too) into a mapping with the line of every key."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError
 
@@ -72,6 +63,8 @@ def parse_text(text: str, origin: str) -> _Doc:
     try:
         node = yaml.load(text)
     except MarkedYAMLError as exc:
+        if text.lstrip().startswith("{"):
+            return _json_doc(text, origin)  # e.g. tabs, which JSON allows and YAML does not
         mark = exc.problem_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
         raise UserError(f"invalid YAML: {exc.problem}", where) from None
@@ -82,6 +75,16 @@ def parse_text(text: str, origin: str) -> _Doc:
     if not isinstance(node, dict):
         raise UserError("a spec must be a mapping of keys to values", origin)
     return _Doc(_plain(node), origin, _yaml_lines(node))
+
+
+def _json_doc(text: str, origin: str) -> _Doc:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"invalid JSON: {exc.msg}", f"{origin}:{exc.lineno}:{exc.colno}") from None
+    if not isinstance(data, dict):
+        raise UserError("a spec must be a mapping of keys to values", origin)
+    return _Doc(data, origin)
 
 
 def read_source(path: str) -> _Doc:

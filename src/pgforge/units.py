@@ -51,8 +51,8 @@ def parse_memory(value: object) -> int:
             raise UnitError(f"memory must be positive, got {value}")
         return value
     if isinstance(value, float):
-        if not math.isfinite(value) or value <= 0:
-            raise UnitError(f"memory must be positive, got {value}")
+        if not math.isfinite(value) or value < 1:
+            raise UnitError(f"memory must be at least one byte, got {value}")
         return int(value)
     if not isinstance(value, str):
         raise UnitError(f"expected a memory size such as 16GB, got {value!r}")

@@ -76,12 +76,15 @@ def write_bundle(root: Path, files: list[OutFile], *, force: bool = False) -> Wr
                 fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".pgforge-tmp", dir=path.parent)
             except OSError as exc:
                 raise UserError(f"cannot write: {exc.strerror}", str(path)) from None
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                os.fchmod(handle.fileno(), f.mode)  # secret-bearing files are never readable, even briefly
-                handle.write(f.content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            staged.append((Path(tmp), path, f))
+            staged.append((Path(tmp), path, f))  # registered first, so a failed write is cleaned up
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                    os.fchmod(handle.fileno(), f.mode)  # secret-bearing files are never readable, even briefly
+                    handle.write(f.content)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                raise UserError(f"cannot write: {exc.strerror or exc}", str(path)) from None
     except BaseException:
         for tmp, _, _ in staged:
             tmp.unlink(missing_ok=True)

@@ -50,6 +50,8 @@ def _sniff(path: Path) -> str:
     lines = [ln.strip() for ln in head.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", ";"))]
     if any(ln.lower() in ("[pgbouncer]", "[databases]") for ln in lines):
         return BOUNCER
+    if any(ln.startswith("[") for ln in lines):
+        return OTHER  # another ini dialect (a systemd drop-in, a pgBackRest config)
     if lines and all(ln.split()[0] in ("local", "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc", "include",
                                        "include_dir", "include_if_exists") for ln in lines[:5]):
         return HBA
@@ -104,13 +106,22 @@ def _walk(paths: list[Path]) -> dict[Path, list[Found]]:
     return by_dir
 
 
+def _fold_bundles(by_dir: dict[Path, list[Found]]) -> dict[Path, list[Found]]:
+    """A pgforge bundle (a directory with MANIFEST.json) keeps pgbouncer.ini and userlist.txt in
+    ``pgbouncer/``: they belong to the bundle's server, so they join its directory's group."""
+    for d in [d for d in by_dir if d.name == "pgbouncer" and d.parent in by_dir]:
+        if (d.parent / "MANIFEST.json").is_file():
+            by_dir[d.parent].extend(by_dir.pop(d))
+    return by_dir
+
+
 def discover(paths: list[Path], *, major: int | None = None, explicit_group: bool = False) -> list[Target]:
     """Targets for ``paths``. With ``explicit_group`` (files named one by one) all files form one target."""
     from pgforge.parsers.hba import load_hba
     from pgforge.parsers.pgbouncer_ini import load_pgbouncer_ini
     from pgforge.parsers.pgconf import load_pgconf
 
-    by_dir = _walk(paths)
+    by_dir = _fold_bundles(_walk(paths))
     groups: list[list[Found]] = []
     if explicit_group:
         groups.append([f for fs in by_dir.values() for f in fs])

@@ -46,3 +46,39 @@ def rule_value(guc: Guc | None, kind: Kind, text: str) -> Any:
             return int(base)
         return int(base * guc.unit_ms()) if guc.unit else int(base)
     return int(round(base)) if guc.vartype == "integer" else base
+
+
+# -- reading effective settings in checks ------------------------------------------------------
+# Checks ask "is fsync off?", "how many WAL senders?": the effective value (the winning line, or
+# the major's built-in default when no line sets it), read the way the server reads it.
+
+
+def effective_bool(t, name: str) -> bool | None:
+    """The effective Boolean value of ``name`` on target ``t``; None when unknown or invalid."""
+    text = t.text(name)
+    return None if text is None else parse_bool(text)
+
+
+def effective_int(t, name: str) -> int | None:
+    """The effective integer value of ``name`` in its base unit; None when unknown or invalid."""
+    text = t.text(name)
+    if text is None:
+        return None
+    guc = t.catalog.get(name) if t.catalog else None
+    try:
+        return int(guc.to_base(text)) if guc is not None else int(text.strip())
+    except (UnitError, ValueError, OverflowError):
+        return None
+
+
+def effective_enum(t, name: str) -> str | None:
+    """The effective value of an enum (or string) setting, lower-cased as the server compares enums."""
+    text = t.text(name)
+    return None if text is None else text.strip().lower()
+
+
+def at_value(setting):
+    """Where a finding about a setting's value points: the value token on its line."""
+    from pgforge.audit.model import Where
+
+    return Where(setting.path, setting.line, getattr(setting, "value_column", 0) or setting.column)

@@ -1,10 +1,118 @@
-"""Bundle part: archive files (see parts/__init__.py for the contract)."""
+"""Bundle part: WAL archiving and point-in-time recovery (see parts/__init__.py for the contract).
+
+Files, when the spec has an ``archive:`` section:
+
+- ``archive/archive_wal.sh`` (local and s3 targets): the script archive_command calls;
+- ``archive/base_backup.sh`` and ``archive/pgforge-base-backup.cron``: physical base backups that
+  pair with the archive, with retention of backups and of the WAL only they needed;
+- ``archive/pgbackrest.conf`` or ``archive/walg.json`` for those targets;
+- ``recovery/pitr_restore.sh`` and ``recovery/README.md``: the recovery kit.
+
+The restore_command of the kit and the archive_command in postgresql.conf both come from
+:class:`~pgforge.sections.archive.ArchiveSpec`, so they always name the same place.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from pgforge import __version__
+from pgforge.render.templates import render
+from pgforge.render.values import conf_text
+from pgforge.rules.base import Kind
+from pgforge.sections.archive import ArchiveSpec, S3Target
+from pgforge.spec import HostSpec
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
 
+SCRIPT = 0o755
+PRIVATE = 0o600
+PUBLIC = 0o644
+
+
+def store_context(local_dir: str | None, s3: S3Target | None, sub: str = "") -> dict[str, Any]:
+    """The ``store`` context of templates/scripts/_store.sh.j2: a local directory or an S3 prefix,
+    optionally a sub-folder of it (``base`` for base backups)."""
+    if s3 is None:
+        assert local_dir is not None
+        root = f"{local_dir.rstrip('/')}/{sub}" if sub else local_dir
+        return {"kind": "local", "root": root, "describe": f"{root}/"}
+    key = s3.key(sub) if sub else s3.key()
+    base = f"{key}/" if key else ""
+    return {"kind": "s3", "cli": s3.cli(), "bucket": s3.bucket, "base": base, "describe": f"s3://{s3.bucket}/{base}"}
+
+
+def common_context(spec: HostSpec) -> dict[str, Any]:
+    """Values every script template uses: version, spec, Debian's binary and data directories."""
+    return {
+        "version": __version__,
+        "spec": spec,
+        "pgbin": f"/usr/lib/postgresql/{spec.pg_version}/bin",
+        "data_directory": (spec.archive.data_directory if spec.archive and spec.archive.data_directory
+                           else f"/var/lib/postgresql/{spec.pg_version}/main"),
+    }
+
+
+def restore_conf_line(archive: ArchiveSpec) -> str:
+    """``restore_command = '...'`` exactly as postgresql.auto.conf must hold it."""
+    return f"restore_command = {conf_text(Kind.string, archive.restore_command())}"
+
+
+def _walg_json(archive: ArchiveSpec, spec: HostSpec) -> str:
+    assert archive.s3 is not None
+    conf: dict[str, str] = {"WALG_S3_PREFIX": archive.s3.url(), "WALG_PREVENT_WAL_OVERWRITE": "true",
+                            "PGHOST": "/var/run/postgresql", "PGPORT": str(spec.port)}
+    if archive.s3.region:
+        conf["AWS_REGION"] = archive.s3.region
+    if archive.s3.endpoint_url:
+        conf["AWS_ENDPOINT"] = archive.s3.endpoint_url
+        conf["AWS_S3_FORCE_PATH_STYLE"] = "true"
+    return json.dumps(conf, indent=2)
+
+
+def _pgbackrest_endpoint(archive: ArchiveSpec) -> tuple[str, int | None]:
+    if archive.s3 is None or not archive.s3.endpoint_url:
+        region = archive.s3.region if archive.s3 and archive.s3.region else "us-east-1"
+        return f"s3.{region}.amazonaws.com", None
+    parts = urlsplit(archive.s3.endpoint_url)
+    return parts.hostname or "", parts.port
+
 
 def files(t: Tuning) -> list[OutFile]:
-    return []
+    spec = t.spec
+    archive = spec.archive
+    if archive is None:
+        return []
+    ctx = common_context(spec)
+    ctx["archive"] = archive
+    ctx["restore_line"] = restore_conf_line(archive)
+    out: list[OutFile] = []
+    where = archive.scripts_dir
+    if archive.target in ("local", "s3"):
+        ctx["store"] = store_context(archive.local_dir, archive.s3, "base")
+        out.append(OutFile("archive/archive_wal.sh", render("scripts/archive_wal.sh.j2", **ctx), SCRIPT,
+                           f"archive_command: stores one WAL file in {archive.location()}, never overwriting; "
+                           f"install in {where} before the server starts with postgresql.conf", "reference"))
+    if archive.target == "pgbackrest":
+        host, port = _pgbackrest_endpoint(archive)
+        out.append(OutFile("archive/pgbackrest.conf",
+                           render("scripts/pgbackrest.conf.j2", s3_endpoint=host, s3_port=port, **ctx), PRIVATE,
+                           "pgBackRest repository and stanza: copy to /etc/pgbackrest/pgbackrest.conf, then stanza-create",
+                           "reference"))
+    if archive.walg_config:
+        out.append(OutFile("archive/walg.json", render("scripts/walg.json.j2", walg_json=_walg_json(archive, spec)), PRIVATE,
+                           f"WAL-G storage settings (no secrets): install as {archive.walg_config}", "reference"))
+    out.append(OutFile("archive/base_backup.sh", render("scripts/base_backup.sh.j2", **ctx), SCRIPT,
+                       "physical base backup paired with the WAL archive, with retention; run as postgres (cron)", "run"))
+    out.append(OutFile("archive/pgforge-base-backup.cron", render("scripts/cron.j2", filename="pgforge-base-backup",
+                       logfile="/var/log/postgresql/pgforge-base-backup.log",
+                       jobs=[{"why": "physical base backup for point-in-time recovery", "schedule": archive.base_backup_schedule,
+                              "command": f"{where}/base_backup.sh"}], **ctx), PUBLIC,
+                       "cron schedule of base_backup.sh: copy to /etc/cron.d/pgforge-base-backup", "reference"))
+    out.append(OutFile("recovery/pitr_restore.sh", render("recovery/pitr_restore.sh.j2", **ctx), SCRIPT,
+                       "point-in-time recovery: base backup + restore_command + recovery target + recovery.signal", "run"))
+    out.append(OutFile("recovery/README.md", render("recovery/README.md.j2", **ctx), PUBLIC,
+                       "how to run a point-in-time recovery with this bundle", "reference"))
+    return out

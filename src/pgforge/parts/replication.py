@@ -1,10 +1,87 @@
-"""Bundle part: replication files (see parts/__init__.py for the contract)."""
+"""Bundle part: streaming and logical replication (see parts/__init__.py for the contract).
+
+Files, when the spec has a ``replication:`` section:
+
+- ``replication/primary_setup.sql``: the replication role (no password) and one physical slot per replica;
+- ``replication/bootstrap_<replica>.sh``: pg_basebackup -X stream -R -S <replica> and the standby settings;
+- ``replication/pgpass.example``: the passfile lines replicas need, without the secret;
+- ``replication/<publication>_publication.sql`` / ``_subscription.sql`` when logical replication is asked.
+
+The primary-side settings (wal_level, max_wal_senders, slots, synchronous_standby_names, ...) are
+rules (rules/replication.py) and land in postgresql.conf; the pg_hba.conf lines for the replicas
+come from the same ``replicas`` and ``user`` fields in the hba part.
+"""
 
 from __future__ import annotations
 
+from pgforge.parts.archive import PRIVATE, PUBLIC, SCRIPT, common_context, restore_conf_line
+from pgforge.render.templates import render
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
 
 
+def primary_host(t: Tuning) -> str:
+    """How replicas reach the primary: the spec's primary_host, else the first listen address
+    that names one host (not localhost or a wildcard), else empty (the scripts then ask for
+    PRIMARY_HOST)."""
+    rep = t.spec.replication
+    if rep and rep.primary_host:
+        return rep.primary_host
+    for address in t.spec.listen_addresses or ():
+        if address not in ("*", "0.0.0.0", "::", "localhost", "127.0.0.1", "::1"):
+            return address
+    return ""
+
+
+def server_ssl(t: Tuning) -> bool:
+    """Whether the primary's postgresql.conf turns ssl on (set by the ssl rule when TLS is asked)."""
+    setting = t.get("ssl")
+    return bool(setting and setting.value)
+
+
+def warnings(t: Tuning) -> list[str]:
+    """What the replication files cannot settle by themselves: an unknown primary address, and
+    replication traffic that may travel unencrypted."""
+    rep = t.spec.replication
+    if rep is None or not (rep.replicas or rep.wants_logical):
+        return []
+    out = []
+    if not primary_host(t):
+        out.append("replication.primary_host is not set: the replica bootstrap scripts need PRIMARY_HOST=<primary address> "
+                   "in their environment (and the subscription SQL -v primary_host=...)")
+    sslmode = rep.conn_sslmode(server_ssl(t))
+    if sslmode in ("disable", "allow", "prefer"):
+        out.append(f"replication connections use sslmode={sslmode}: WAL, which is all of the data, may cross the network "
+                   "unencrypted; turn ssl on at the primary (a hostssl access line does) or set replication.sslmode: require")
+    return out
+
+
 def files(t: Tuning) -> list[OutFile]:
-    return []
+    spec = t.spec
+    rep = spec.replication
+    if rep is None:
+        return []
+    host = primary_host(t)
+    ctx = common_context(spec)
+    feedback = t.get("hot_standby_feedback")
+    ctx.update(rep=rep, primary_host=host, sslmode=rep.conn_sslmode(server_ssl(t)),
+               feedback=bool(feedback and feedback.value),
+               restore_line=restore_conf_line(spec.archive) if spec.archive else "")
+    out = [OutFile("replication/primary_setup.sql", render("scripts/primary_setup.sql.j2", replicas=rep.replicas, **ctx),
+                   PUBLIC, "run once on the primary: replication role (no password) and one slot per replica", "run")]
+    for replica in rep.replicas:
+        out.append(OutFile(f"replication/bootstrap_{replica.name}.sh",
+                           render("scripts/bootstrap_replica.sh.j2", replica=replica, **ctx), SCRIPT,
+                           f"run on {replica.host} as postgres: clone the primary into an empty data directory "
+                           f"(pg_basebackup -X stream -R -S {replica.name}) and write its standby settings", "run"))
+    if rep.replicas or rep.wants_logical:
+        out.append(OutFile("replication/pgpass.example", render("scripts/pgpass.example.j2", **ctx), PRIVATE,
+                           f"shape of the passfile {rep.passfile} on replicas/subscribers (no secret; mode 0600)", "reference"))
+    for pub in rep.publications:
+        out.append(OutFile(f"replication/{pub.name}_publication.sql",
+                           render("scripts/logical_publication.sql.j2", pub=pub, **ctx), PUBLIC,
+                           f"run on the primary in database {pub.database}: publication {pub.name}", "run"))
+        out.append(OutFile(f"replication/{pub.name}_subscription.sql",
+                           render("scripts/logical_subscription.sql.j2", pub=pub, **ctx), PUBLIC,
+                           f"run on the subscriber: subscription {pub.subscription} to publication {pub.name}", "run"))
+    return out

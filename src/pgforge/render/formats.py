@@ -37,7 +37,10 @@ def render_conf(t: Tuning) -> str:
 def render_sql(t: Tuning) -> str:
     from pgforge.render.templates import render
 
-    return render("alter_system.sql.j2", **_common(t))
+    # Before PostgreSQL 17, ALTER SYSTEM rejects a custom setting whose library is not loaded in
+    # the session (pg_stat_statements.max on a fresh server): those wait for the restart.
+    deferred = {s.name for s in t.settings if "." in s.name} if t.spec.pg_version < 17 else set()
+    return render("alter_system.sql.j2", deferred=deferred, **_common(t))
 
 
 def as_json_obj(t: Tuning) -> dict[str, Any]:

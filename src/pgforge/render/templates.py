@@ -24,6 +24,20 @@ def _sql_ident(name: str) -> str:
                     for part in name.split("."))
 
 
+def _bytecode_cache(jinja2):
+    """Compiled templates kept in the user's cache dir: compiling them is most of a render's cost.
+    Any problem with the directory just means no cache."""
+    import os
+    from pathlib import Path
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pgforge" / "jinja"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        return jinja2.FileSystemBytecodeCache(str(base))
+    except OSError:
+        return None
+
+
 @cache
 def environment():
     import jinja2
@@ -32,6 +46,7 @@ def environment():
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
+        bytecode_cache=_bytecode_cache(jinja2),
         undefined=jinja2.StrictUndefined,  # a missing value is a bug, never an empty string in a config
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -42,36 +42,35 @@ def max_connections(ctx: Context) -> Recommendation:
     """
     requested = ctx.spec.requested_connections
     pooled = ctx.spec.pgbouncer is not None and ctx.spec.pgbouncer.enabled
-    direct_limit = direct_connection_limit(ctx.cpus)
-    if not pooled and requested > direct_limit:
-        return ctx.make("max_connections", direct_limit,
-                        f"lowered from {requested} to {direct_limit} (25 per CPU, at least 200): more direct "
-                        "connections cost memory and snapshot time; PgBouncer serves the rest",
-                        PG_DOCS_CONNECTIONS, requested=requested, cpus=ctx.cpus,
-                        notes=(f"max_connections lowered from {requested} to {direct_limit} for {ctx.cpus} CPUs without a "
-                               f"pooler; enable pgbouncer in the spec to serve {requested} clients",))
     wm = ctx.value("work_mem")
     available = connection_memory(ctx)
     fits = max(0, available // wm)
     if pooled:
         return _pooled_max_connections(ctx, wm, available, fits)
-    if fits >= requested:
-        origin = "the spec" if ctx.spec.connections is not None else f"the {ctx.workload} default"
-        return ctx.make("max_connections", requested,
-                        f"{requested} from {origin}; {requested} x work_mem {h(wm)} fits the {h(available)} the budget leaves",
-                        PGTUNE if ctx.spec.connections is None else PG_DOCS_CONNECTIONS,
-                        requested=requested, work_mem=wm, available=available)
     if fits < MIN_CONNECTIONS:
         raise UserError(
             f"{h(ctx.ram)} of RAM cannot hold {MIN_CONNECTIONS} connections at work_mem {h(wm)} beside "
             f"shared_buffers and maintenance memory; give the host more memory",
             "memory")
-    return ctx.make("max_connections", int(fits),
-                    f"lowered from {requested} to {fits}: {requested} x work_mem {h(wm)} would overcommit the "
-                    f"{h(available)} the budget leaves; put PgBouncer in front for more clients",
-                    BUDGET_SOURCE, requested=requested, work_mem=wm, available=available,
-                    notes=(f"max_connections lowered from {requested} to {fits} to keep the memory budget within 90% "
-                           f"of RAM; put PgBouncer in front (pgbouncer: {{enabled: true, databases: [...]}}) to serve {requested} clients",))
+    direct_limit = direct_connection_limit(ctx.cpus)
+    value, notes, why, source = requested, [], "", PGTUNE if ctx.spec.connections is None else PG_DOCS_CONNECTIONS
+    if value > direct_limit:
+        value, source = direct_limit, PG_DOCS_CONNECTIONS
+        why = f"lowered from {requested} to {direct_limit} (25 per CPU, at least 200, without a pooler)"
+        notes.append(f"max_connections lowered from {requested} to {direct_limit} for {ctx.cpus} CPUs without a pooler; "
+                     f"enable pgbouncer in the spec (pgbouncer: {{enabled: true, databases: [...]}}) to serve {requested} clients")
+    if value > fits:
+        why = f"lowered from {requested} to {fits}: {value} x work_mem {h(wm)} would overcommit the {h(available)} the budget leaves"
+        notes = [f"max_connections lowered from {requested} to {fits} to keep the memory budget within 90% of RAM; "
+                 f"put PgBouncer in front (pgbouncer: {{enabled: true, databases: [...]}}) to serve {requested} clients"]
+        value, source = int(fits), BUDGET_SOURCE
+    if not why:
+        origin = "the spec" if ctx.spec.connections is not None else f"the {ctx.workload} default"
+        why = f"{requested} from {origin}; {requested} x work_mem {h(wm)} fits the {h(available)} the budget leaves"
+    else:
+        why += "; PgBouncer in front serves more clients"
+    return ctx.make("max_connections", value, why, source, notes=tuple(notes), requested=requested, work_mem=wm,
+                    available=available, cpus=ctx.cpus)
 
 
 def _pooled_max_connections(ctx: Context, wm: int, available: int, fits: int) -> Recommendation:

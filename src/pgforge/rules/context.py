@@ -12,7 +12,7 @@ from typing import Any
 from pgforge.catalog import Catalog, load_catalog
 from pgforge.rules.base import REGISTRY, Kind, Recommendation, Source
 from pgforge.spec import HostSpec
-from pgforge.units import KB
+from pgforge.units import KB, clean_bytes
 
 _PENDING = object()
 
@@ -77,8 +77,30 @@ class Context:
     # -- building answers ----------------------------------------------------------------------
     def make(self, name: str, value: Any, rationale: str, source: Source, *, notes: tuple[str, ...] = (),
              **inputs: Any) -> Recommendation:
-        """A Recommendation; ``notes`` are warnings the user must see, ``inputs`` what drove the value."""
+        """A Recommendation; ``notes`` are warnings the user must see, ``inputs`` what drove the value.
+
+        Numbers are held within the target major's min/max here, once for every rule, so a formula
+        that scales with RAM or CPUs cannot emit what the server refuses (shared_buffers on 32TB).
+        """
+        value, rationale = self._within_bounds(name, value, rationale)
         return Recommendation(name, value, rationale, source, inputs, notes)
+
+    def _within_bounds(self, name: str, value: Any, rationale: str) -> tuple[Any, str]:
+        guc = self.catalog.get(name)
+        if guc is None or guc.vartype not in ("integer", "real") or isinstance(value, bool):
+            return value, rationale
+        if not isinstance(value, (int, float)):
+            return value, rationale
+        scale = guc.unit_bytes() if guc.is_memory else guc.unit_ms() if guc.is_time else 1
+        low = None if guc.min is None else guc.min * scale
+        high = None if guc.max is None else guc.max * scale
+        if high is not None and value > high:
+            capped = clean_bytes(high) if guc.is_memory else type(value)(high) if isinstance(value, int) else high
+            return capped, f"{rationale}; capped at PostgreSQL {self.major}'s maximum"
+        if low is not None and value < low and value != -1:
+            raised = int(low) if isinstance(value, int) else low
+            return raised, f"{rationale}; raised to PostgreSQL {self.major}'s minimum"
+        return value, rationale
 
     # -- conveniences used by many rules --------------------------------------------------------
     @property

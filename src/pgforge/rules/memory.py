@@ -39,11 +39,12 @@ def shared_buffers(ctx: Context) -> Recommendation:
 
     A quarter of RAM is the documented starting point on a dedicated server: PostgreSQL reads
     through the OS cache as well, so a larger share mostly double-caches pages and lengthens
-    checkpoints. A desktop shares the machine with other programs and gets 1/16.
+    checkpoints. A desktop shares the machine with other programs and gets 1/16. At least 32MB,
+    so a tiny host still has a cache and room for connections in the budget.
     """
     share, why = (1 / 16, "a desktop shares RAM with other programs") if ctx.workload == "desktop" else (
         1 / 4, "the documented starting point for a dedicated server; PostgreSQL also relies on the OS cache")
-    value = max(128 * MB, clean_bytes(ctx.ram * share))
+    value = clean_bytes(max(ctx.ram * share, 32 * MB))
     return ctx.make("shared_buffers", value, f"{share:.0%} of RAM ({h(value)} of {h(ctx.ram)}): {why}",
                     PG_DOCS_RESOURCES, memory=ctx.ram, workload=ctx.workload)
 

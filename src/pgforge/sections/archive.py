@@ -1,27 +1,114 @@
-"""The ``archive:`` section: continuous WAL archiving for point-in-time recovery."""
+"""The ``archive:`` section: continuous WAL archiving for point-in-time recovery.
+
+The section is also where both directions of the archive are spelled: :meth:`ArchiveSpec.archive_command`
+(postgresql.conf pushes WAL) and :meth:`ArchiveSpec.restore_command` (the recovery kit and the replicas
+fetch it) are computed from the same fields, so the two can never point at different places.
+
+Every path, bucket and prefix ends up inside shell commands and postgresql.conf strings, so they are
+restricted to characters that need no quoting anywhere (no spaces, quotes or shell metacharacters).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from pgforge.sections.base import Section
+from pgforge.sections.base import IntLike, Section
+from pgforge.units import UnitError, parse_pg_quantity
+
+DEFAULT_SCRIPTS_DIR = "/usr/local/lib/pgforge"
+
+_SAFE_PATH = r"^/[A-Za-z0-9._/+=@-]*$"
+_CRON = r"^\S+ \S+ \S+ \S+ \S+$"
+
+
+def _clean_path(value: str) -> str:
+    if "//" in value or "/../" in value + "/" or "/./" in value + "/":
+        raise ValueError("must be a plain absolute path (no //, . or .. components)")
+    return value.rstrip("/") or "/"
+
+
+SafePath = Annotated[str, Field(pattern=_SAFE_PATH), AfterValidator(_clean_path)]
+"""An absolute path usable unquoted in a shell command and inside a postgresql.conf string."""
+
+CronSchedule = Annotated[str, Field(pattern=_CRON)]
+"""The five time fields of a crontab line, e.g. ``30 2 * * *``."""
+
+
+def _clean_prefix(value: str) -> str:
+    value = value.strip("/")
+    if "//" in value or any(part in (".", "..") for part in value.split("/")):
+        raise ValueError("an S3 prefix is path-like: no empty, . or .. components")
+    return value
 
 
 class S3Target(Section):
-    bucket: str = Field(min_length=3)
-    prefix: str = ""
-    endpoint_url: str | None = None
-    region: str | None = None
+    """A bucket and prefix, reached with the aws CLI (``aws s3 ...``) as the postgres OS user.
+
+    ``endpoint_url`` points the CLI at an S3-compatible server (MinIO, Ceph, a test server);
+    ``aws_cli`` is the CLI's path as the postgres user sees it. Credentials never appear in the
+    bundle: the CLI finds them the usual way (instance role, or ~postgres/.aws/credentials, mode 0600).
+    """
+
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/=+-]*$"), AfterValidator(_clean_prefix)] = ""
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9._:\[\]-]+(/[A-Za-z0-9._/-]*)?$")
+    region: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
+    aws_cli: str = Field(default="aws", pattern=r"^[A-Za-z0-9._/+-]+$")
+
+    def key(self, *parts: str) -> str:
+        """Object key under the prefix (no leading slash)."""
+        return "/".join(p.strip("/") for p in (self.prefix, *parts) if p.strip("/"))
+
+    def url(self, *parts: str) -> str:
+        """``s3://bucket/prefix/parts...``"""
+        return f"s3://{self.bucket}/{self.key(*parts)}"
+
+    def cli(self) -> str:
+        """The aws CLI with this target's global options, as words safe to use unquoted."""
+        words = [self.aws_cli]
+        if self.endpoint_url:
+            words += ["--endpoint-url", self.endpoint_url]
+        if self.region:
+            words += ["--region", self.region]
+        return " ".join(words)
+
+
+def _timeout_seconds(value: object) -> int:
+    """archive_timeout as seconds: ``5min``, ``300s``, ``300`` (seconds, as postgresql.conf reads it)."""
+    if isinstance(value, bool):
+        raise ValueError("archive_timeout is a time such as 5min or 300s")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        try:
+            seconds = parse_pg_quantity(str(value), "s")
+        except UnitError as exc:
+            raise ValueError(str(exc)) from None
+    if seconds != int(seconds) or not 0 <= seconds <= 2_147_483_647:
+        raise ValueError("archive_timeout must be whole seconds between 0 and 2147483647")
+    return int(seconds)
 
 
 class ArchiveSpec(Section):
+    """Where WAL goes, and where the physical base backups that pair with it go.
+
+    For ``local`` and ``s3`` targets, WAL segments are stored directly under ``local_dir`` (or the
+    S3 prefix) and base backups under its ``base/`` folder, one ``base/<UTC stamp>/`` each: a
+    point-in-time recovery needs both, so they live together. ``pgbackrest`` and ``wal-g`` keep
+    both in their own repository.
+    """
+
     target: Literal["local", "s3", "pgbackrest", "wal-g"]
-    local_dir: str | None = None
+    local_dir: SafePath | None = None
     s3: S3Target | None = None
-    stanza: str = "main"
-    archive_timeout: str = "5min"
+    stanza: str = Field(default="main", pattern=r"^[A-Za-z0-9_.-]+$")
+    archive_timeout: Annotated[int, BeforeValidator(_timeout_seconds)] = 300
+    scripts_dir: SafePath = DEFAULT_SCRIPTS_DIR
+    retention_days: IntLike = Field(default=14, ge=1, le=3650)
+    base_backup_schedule: CronSchedule = "15 1 * * 0"
+    data_directory: SafePath | None = None
 
     @model_validator(mode="after")
     def _target_details(self) -> ArchiveSpec:
@@ -30,3 +117,43 @@ class ArchiveSpec(Section):
         if self.target == "local" and not self.local_dir:
             raise ValueError("archive target local needs local_dir")
         return self
+
+    # -- where things are ------------------------------------------------------------------
+    @property
+    def walg_config(self) -> str | None:
+        """WAL-G's config file (written by pgforge when an s3 section says where the repository is)."""
+        return f"{self.scripts_dir}/walg.json" if self.target == "wal-g" and self.s3 else None
+
+    def location(self) -> str:
+        """Human-readable place of the WAL archive."""
+        if self.target == "local":
+            return str(self.local_dir)
+        if self.target == "s3":
+            assert self.s3 is not None
+            return self.s3.url()
+        if self.target == "pgbackrest":
+            return f"the pgBackRest repository of stanza {self.stanza}"
+        return self.s3.url() if self.s3 else "the WAL-G storage configured for the postgres user"
+
+    # -- the two directions ------------------------------------------------------------------
+    def archive_command(self) -> str:
+        """The archive_command for postgresql.conf (%p = WAL path, %f = file name)."""
+        if self.target in ("local", "s3"):
+            return f'{self.scripts_dir}/archive_wal.sh "%p" "%f"'
+        if self.target == "pgbackrest":
+            return f'pgbackrest --stanza={self.stanza} archive-push "%p"'
+        return f'wal-g{self._walg_opt()} wal-push "%p"'
+
+    def restore_command(self) -> str:
+        """The restore_command that reads back exactly what :meth:`archive_command` wrote."""
+        if self.target == "local":
+            return f'cp "{self.local_dir}/%f" "%p"'
+        if self.target == "s3":
+            assert self.s3 is not None
+            return f'{self.s3.cli()} s3 cp --only-show-errors "{self.s3.url("%f")}" "%p"'
+        if self.target == "pgbackrest":
+            return f'pgbackrest --stanza={self.stanza} archive-get "%f" "%p"'
+        return f'wal-g{self._walg_opt()} wal-fetch "%f" "%p"'
+
+    def _walg_opt(self) -> str:
+        return f" --config {self.walg_config}" if self.walg_config else ""

@@ -1,21 +1,46 @@
-"""The ``backup:`` section: logical dumps and physical base backups, with retention."""
+"""The ``backup:`` section: logical dumps (``pg_dump -Fc`` per database plus globals) with retention.
+
+Physical base backups pair with the WAL archive and are configured in the ``archive:`` section.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pgforge.sections.archive import S3Target
+from pgforge.sections.archive import DEFAULT_SCRIPTS_DIR, CronSchedule, S3Target, SafePath
 from pgforge.sections.base import IntLike, Section
+
+#: Database names the scripts accept: they become file and object names, so they stay plain.
+DB_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$"
 
 
 class BackupSpec(Section):
+    """Where dumps go (``<local_dir or prefix>/<UTC stamp>/<db>.dump``), how long they stay, when they run.
+
+    ``databases`` empty means every database that accepts connections, listed when the script runs.
+    """
+
     target: Literal["local", "s3"]
-    local_dir: str | None = None
+    local_dir: SafePath | None = None
     s3: S3Target | None = None
     retention_days: IntLike = Field(default=14, ge=1, le=3650)
     databases: list[str] = Field(default_factory=list)
+    schedule: CronSchedule = "30 2 * * *"
+    scripts_dir: SafePath = DEFAULT_SCRIPTS_DIR
+    restore_jobs: IntLike = Field(default=2, ge=1, le=64)
+
+    @field_validator("databases")
+    @classmethod
+    def _plain_names(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [d for d in value if not re.match(DB_NAME, d)]
+        if bad:
+            raise ValueError(f"database name(s) {', '.join(map(repr, bad))} cannot be used as file names: "
+                             "use letters, digits, _ . - (at most 63)")
+        return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
     def _target_details(self) -> BackupSpec:
@@ -24,3 +49,9 @@ class BackupSpec(Section):
         if self.target == "local" and not self.local_dir:
             raise ValueError("backup target local needs local_dir")
         return self
+
+    def location(self) -> str:
+        if self.target == "local":
+            return str(self.local_dir)
+        assert self.s3 is not None
+        return self.s3.url()

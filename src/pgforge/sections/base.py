@@ -23,7 +23,10 @@ def _memory(value: object) -> int:
 
 
 def _int_from_str(value: object) -> object:
-    """Terraform's external data source sends every value as a string: accept "4" for 4."""
+    """Terraform's external data source sends every value as a string: accept "4" for 4.
+    A Boolean is not a count (``cpus: true`` must not mean one CPU)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, not a Boolean")
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value.strip())
     return value

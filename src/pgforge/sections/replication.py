@@ -1,23 +1,104 @@
-"""The ``replication:`` section: streaming replicas and logical replication."""
+"""The ``replication:`` section: streaming replicas and logical replication.
+
+Field names ``replicas`` and ``user`` are shared with pg_hba.conf generation (the replication lines
+for each replica's host come from them), so they stay as they are.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
+from pgforge.sections.archive import SafePath
+from pgforge.sections.backup import DB_NAME
 from pgforge.sections.base import IntLike, Section
+
+_IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
+_HOST = r"^[A-Za-z0-9.:_-]{1,253}$"
 
 
 class Replica(Section):
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    host: str
+    """A physical standby: its name is its replication slot, application_name and cluster_name."""
+
+    name: str = Field(pattern=_IDENT)
+    host: str = Field(pattern=_HOST)
     port: IntLike = Field(default=5432, ge=1, le=65535)
 
 
+class Publication(Section):
+    """A logical-replication publication on the primary; ``tables`` empty publishes all tables."""
+
+    name: str = Field(pattern=_IDENT)
+    database: str = Field(default="postgres", pattern=DB_NAME)
+    tables: list[str] = Field(default_factory=list)
+
+    @field_validator("tables")
+    @classmethod
+    def _qualified(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [t for t in value if not re.match(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$", t)]
+        if bad:
+            raise ValueError(f"table name(s) {', '.join(map(repr, bad))}: use lower-case [schema.]table")
+        return value
+
+    @property
+    def subscription(self) -> str:
+        return f"{self.name}_sub"
+
+
 class ReplicationSpec(Section):
+    """Streaming replicas of this host (the primary), and logical publications when asked.
+
+    ``primary_host`` is how replicas reach this server; when absent, the bootstrap scripts take it
+    from the PRIMARY_HOST environment variable. ``passfile`` is the libpq password file on each
+    replica (and subscriber) holding the replication user's password: it is never written inline.
+    """
+
     replicas: list[Replica] = Field(default_factory=list)
     mode: Literal["async", "sync"] = "async"
-    user: str = "replicator"
+    sync_count: IntLike = Field(default=1, ge=1)
+    user: str = Field(default="replicator", pattern=_IDENT)
     logical: bool = False
-    publications: list[str] = Field(default_factory=list)
+    publications: list[Publication] = Field(default_factory=list)
+    primary_host: str | None = Field(default=None, pattern=_HOST)
+    passfile: SafePath = "/var/lib/postgresql/.pgpass"
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+
+    @field_validator("publications", mode="before")
+    @classmethod
+    def _names_as_publications(cls, value: object) -> object:
+        """``publications: [app_pub]`` is shorthand for ``[{name: app_pub}]``."""
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReplicationSpec:
+        names = [r.name for r in self.replicas]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"replica names must be unique (they name the replication slots): {', '.join(dupes)}")
+        pubs = [p.name for p in self.publications]
+        if len(set(pubs)) != len(pubs):
+            raise ValueError("publication names must be unique")
+        if self.mode == "sync":
+            if not self.replicas:
+                raise ValueError("mode sync needs at least one replica")
+            if self.sync_count > len(self.replicas):
+                raise ValueError(f"sync_count {self.sync_count} exceeds the {len(self.replicas)} replica(s): "
+                                 "every commit would wait forever")
+        return self
+
+    def conn_sslmode(self, server_ssl: bool) -> str:
+        """sslmode of replica and subscriber connections: the spec's, else ``require`` when the
+        primary runs with ssl = on (replication traffic is the whole database), else ``prefer``."""
+        if self.sslmode:
+            return self.sslmode
+        return "require" if server_ssl else "prefer"
+
+    @property
+    def wants_logical(self) -> bool:
+        """Logical decoding is needed when asked for or when publications are listed."""
+        return self.logical or bool(self.publications)

@@ -37,8 +37,8 @@ def drift_from_spec(t: Target) -> Iterable[Hit]:
     Regenerate with ``pgforge generate --spec host.yaml``, or update the spec if the change
     was intended.
     """
-    if t.spec is None or not t.desired:
-        return
+    if t.spec is None or not t.desired or (t.conf is None and t.live is None):
+        return  # a pg_hba.conf or pgbouncer.ini alone has no settings to drift
     from pgforge.render.values import display
 
     for rule, setting, judgement, rec in judgements(t, None):

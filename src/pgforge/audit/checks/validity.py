@@ -45,6 +45,9 @@ def parse_error(t: Target) -> Iterable[Hit]:
             if d.severity == "note" and d.code in ("", "include-missing-optional"):
                 continue
             yield Hit(d, d.message, severity=_SEVERITY.get(d.severity, "error"))
+    if t.live is not None:  # what the server itself reported about its files (pg_file_settings)
+        for path, line, message in t.live.file_errors:
+            yield Hit(Where(path, line, 1 if line else 0), message)
 
 
 def _known_elsewhere(t: Target, name: str) -> list[int]:
