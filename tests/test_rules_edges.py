@@ -98,7 +98,7 @@ def test_edges_are_valid_and_within_budget(memory: int, cpus: int, workload: str
         assert 3 <= value(t, "io_workers") <= 32
     assert (t.get("hash_mem_multiplier") is not None) is (major < 15)
     wc = value(t, "wal_compression")
-    assert wc == ("on" if major < 15 else "pglz")
+    assert wc == "off"  # pglz measured 0.87x TPS on 2 cores; lz4 only with pg_build.lz4
 
 
 @pytest.mark.parametrize("storage", STORAGES)
@@ -123,9 +123,8 @@ def test_storage_costs(storage: str, major: int) -> None:
 def test_workload_values(workload: str) -> None:
     t = t_for(workload=workload, memory=64 * GB, cpus=16)
     wm = value(t, "work_mem")
-    assert 4 * MB <= wm <= 64 * MB
+    assert 4 * MB <= wm <= 8 * MB  # 16-64MB measured slower on large sorts and hash aggregates
     if workload in ("web", "oltp"):
-        assert wm <= 8 * MB
         assert value(t, "max_parallel_workers_per_gather") <= 2
         assert value(t, "autovacuum_naptime") == 30_000
     if workload == "dw":
@@ -135,7 +134,7 @@ def test_workload_values(workload: str) -> None:
     assert value(t, "checkpoint_completion_target") == pytest.approx(0.9)
     assert value(t, "min_wal_size") <= value(t, "max_wal_size")
     assert 16 * MB <= value(t, "autovacuum_work_mem") <= 256 * MB
-    assert value(t, "maintenance_work_mem") <= GB
+    assert value(t, "maintenance_work_mem") <= 512 * MB
     assert value(t, "log_min_duration_statement") > 0
     assert value(t, "max_connections") == HostSpec(memory="1GB", cpus=1, workload=workload).requested_connections
 
@@ -157,11 +156,11 @@ def test_memory_values_are_clean_units_the_server_takes() -> None:
 
 @pytest.mark.parametrize("major", MAJORS)
 def test_wal_compression_lz4_only_when_the_build_has_it(major: int) -> None:
-    assert value(t_for(pg_version=major), "wal_compression") in ("on", "pglz")
-    assert value(t_for(pg_version=major, pg_build={"lz4": False}), "wal_compression") in ("on", "pglz")
-    assert value(t_for(pg_version=major, pg_build={"zstd": True}), "wal_compression") in ("on", "pglz", "zstd")
+    assert value(t_for(pg_version=major), "wal_compression") == "off"
+    assert value(t_for(pg_version=major, pg_build={"lz4": False}), "wal_compression") == "off"
+    assert value(t_for(pg_version=major, pg_build={"zstd": True}), "wal_compression") == "off"
     with_lz4 = value(t_for(pg_version=major, pg_build={"lz4": True}), "wal_compression")
-    assert with_lz4 == ("on" if major < 15 else "lz4")
+    assert with_lz4 == ("off" if major < 15 else "lz4")  # 13/14 have only pglz
 
 
 @pytest.mark.parametrize("major", MAJORS)
