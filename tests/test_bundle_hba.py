@@ -41,6 +41,7 @@ def test_example_lines(tmp_path: Path) -> None:
     assert f.mode == 0o600 and f.apply == "reload"
     assert records(f.content) == [
         ["local", "all", "postgres", "peer"],
+        ["local", "replication", "postgres", "peer"],  # pg_basebackup by the bundle's scripts
         ["host", "replication", "replicator", "10.0.2.10/32", "scram-sha-256"],  # the spec's; covers replica1
         ["host", "app", "all", "127.0.0.1/32", "scram-sha-256"],  # PgBouncer's way in
         ["hostssl", "app", "app", "10.0.1.0/24", "scram-sha-256"],
@@ -59,6 +60,7 @@ def test_most_specific_first_whatever_the_spec_order() -> None:
     ])
     assert [r[:4] for r in records(hba_text(spec))] == [
         ["local", "all", "postgres", "peer"],
+        ["local", "replication", "postgres", "peer"],
         ["local", "app", "app", "scram-sha-256"],
         ["host", "app", "mallory", "10.0.1.7/32"],
         ["hostssl", "app", "app", "10.0.1.0/24"],
@@ -82,8 +84,8 @@ def test_a_spec_line_for_the_replica_wins_over_the_generated_one() -> None:
     spec = _spec([{"type": "hostssl", "database": "replication", "user": "replicator", "address": "10.0.2.0/24"}],
                  replication={"replicas": [{"name": "r1", "host": "10.0.2.11"}]})
     rows = records(hba_text(spec))
-    assert [r for r in rows if r[1] == "replication"] == [["hostssl", "replication", "replicator", "10.0.2.0/24",
-                                                          "scram-sha-256"]]
+    assert [r for r in rows if r[1] == "replication" and r[0] != "local"] == [
+        ["hostssl", "replication", "replicator", "10.0.2.0/24", "scram-sha-256"]]
 
 
 def test_addresses_are_normalized_and_validated() -> None:

@@ -32,16 +32,34 @@ PRIVATE = 0o600
 PUBLIC = 0o644
 
 
-def store_context(local_dir: str | None, s3: S3Target | None, sub: str = "") -> dict[str, Any]:
+# Which storage functions of templates/scripts/_store.sh.j2 call which others, per storage kind:
+# each script gets exactly the functions it uses (shellcheck flags unused ones).
+_STORE_DEPS = {
+    "local": {"store_put_dir": {"store_put"}, "store_stamps": {"store_index"},
+              "prune_older_than": {"store_index", "store_remove_stamp"}},
+    "s3": {"store_files": {"store_keys"}, "store_index": {"store_keys"}, "store_stamps": {"store_index"},
+           "prune_older_than": {"store_index", "store_remove_stamp"}},
+}
+
+
+def store_context(local_dir: str | None, s3: S3Target | None, sub: str = "", *, need: tuple[str, ...]) -> dict[str, Any]:
     """The ``store`` context of templates/scripts/_store.sh.j2: a local directory or an S3 prefix,
-    optionally a sub-folder of it (``base`` for base backups)."""
+    optionally a sub-folder of it (``base`` for base backups), and the functions the script needs."""
+    kind = "local" if s3 is None else "s3"
+    wanted, todo = set(), list(need)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(_STORE_DEPS[kind].get(name, ()))
     if s3 is None:
         assert local_dir is not None
         root = f"{local_dir.rstrip('/')}/{sub}" if sub else local_dir
-        return {"kind": "local", "root": root, "describe": f"{root}/"}
+        return {"kind": kind, "root": root, "describe": f"{root}/", "need": wanted}
     key = s3.key(sub) if sub else s3.key()
     base = f"{key}/" if key else ""
-    return {"kind": "s3", "cli": s3.cli(), "bucket": s3.bucket, "base": base, "describe": f"s3://{s3.bucket}/{base}"}
+    return {"kind": kind, "cli": s3.cli(), "bucket": s3.bucket, "base": base, "describe": f"s3://{s3.bucket}/{base}",
+            "need": wanted}
 
 
 def common_context(spec: HostSpec) -> dict[str, Any]:
@@ -91,7 +109,8 @@ def files(t: Tuning) -> list[OutFile]:
     out: list[OutFile] = []
     where = archive.scripts_dir
     if archive.target in ("local", "s3"):
-        ctx["store"] = store_context(archive.local_dir, archive.s3, "base")
+        ctx["store"] = store_context(archive.local_dir, archive.s3, "base",
+                                     need=("store_put_dir", "store_put", "store_files", "store_get", "prune_older_than"))
         out.append(OutFile("archive/archive_wal.sh", render("scripts/archive_wal.sh.j2", **ctx), SCRIPT,
                            f"archive_command: stores one WAL file in {archive.location()}, never overwriting; "
                            f"install in {where} before the server starts with postgresql.conf", "reference"))
@@ -111,6 +130,8 @@ def files(t: Tuning) -> list[OutFile]:
                        jobs=[{"why": "physical base backup for point-in-time recovery", "schedule": archive.base_backup_schedule,
                               "command": f"{where}/base_backup.sh"}], **ctx), PUBLIC,
                        "cron schedule of base_backup.sh: copy to /etc/cron.d/pgforge-base-backup", "reference"))
+    if archive.target in ("local", "s3"):
+        ctx["store"] = store_context(archive.local_dir, archive.s3, "base", need=("store_stamps", "store_get_dir"))
     out.append(OutFile("recovery/pitr_restore.sh", render("recovery/pitr_restore.sh.j2", **ctx), SCRIPT,
                        "point-in-time recovery: base backup + restore_command + recovery target + recovery.signal", "run"))
     out.append(OutFile("recovery/README.md", render("recovery/README.md.j2", **ctx), PUBLIC,

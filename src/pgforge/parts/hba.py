@@ -214,6 +214,10 @@ def plan(spec: HostSpec) -> HbaPlan:
     """The ordered pg_hba.conf lines for ``spec`` and the warnings they carry."""
     first = HbaLine("local", "all", "postgres", None, "peer", (), "pgforge",
                     ("the postgres OS account, for maintenance and the bundle's scripts; first so nothing shadows it",), -1)
+    # "all" does not match replication connections: pg_basebackup over the socket (the bundle's
+    # base_backup.sh, a replica bootstrap run on this host) needs its own line.
+    second = HbaLine("local", "replication", "postgres", None, "peer", (), "pgforge",
+                     ("the postgres OS account's physical backups (pg_basebackup) over the local socket",), -1)
     warnings: list[str] = []
     spec_lines: list[HbaLine] = []
     for i, rule in enumerate(spec.access):
@@ -235,7 +239,7 @@ def plan(spec: HostSpec) -> HbaPlan:
         spec_lines[spec_lines.index(keeper)] = replace(
             keeper, notes=(*keeper.notes, f"also serves {line.origin} (pgforge adds no line of its own for it)"))
     ordered = sorted(spec_lines, key=specificity_key)
-    out = [first]
+    out = [first, second]
     for line in ordered:
         shadow = next((earlier for earlier in out if covers(earlier, line)), None)
         if shadow is not None:
