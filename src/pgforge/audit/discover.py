@@ -61,20 +61,27 @@ def _sniff(path: Path) -> str:
 
 
 def _major_near(path: Path) -> tuple[int | None, str]:
-    for d in (path, *path.parents[:3]):
-        pv = d / "PG_VERSION"
-        if pv.is_file():
+    d = os.path.abspath(path)
+    for _ in range(4):  # the directory and three parents
+        pv = os.path.join(d, "PG_VERSION")
+        if os.path.isfile(pv):
             try:
-                return int(pv.read_text().strip().split(".")[0]), str(pv)
+                with open(pv, encoding="utf-8") as handle:
+                    return int(handle.read().strip().split(".")[0]), pv
             except (OSError, ValueError):
                 pass
-        manifest = d / "MANIFEST.json"
-        if manifest.is_file():
+        manifest = os.path.join(d, "MANIFEST.json")
+        if os.path.isfile(manifest):
             try:
-                return int(json.loads(manifest.read_text())["pg_version"]), str(manifest)
+                with open(manifest, encoding="utf-8") as handle:
+                    return int(json.load(handle)["pg_version"]), manifest
             except (OSError, ValueError, KeyError, TypeError):
                 pass
-    m = _MAJOR_IN_PATH.search(str(path.resolve()) + "/")
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    m = _MAJOR_IN_PATH.search(os.path.abspath(path) + "/")
     if m:
         return int(m.group(1)), f"the path {path}"
     return None, ""
@@ -96,13 +103,16 @@ def _walk(paths: list[Path]) -> dict[Path, list[Found]]:
             continue
         for dirpath, dirnames, filenames in os.walk(p):
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and d != "conf.d")
+            here: list[Found] = []
             for fn in sorted(filenames):
-                f = Path(dirpath) / fn
                 if ".bak-" in fn or fn.endswith((".j2", ".sample", "~")):
                     continue
+                f = Path(os.path.join(dirpath, fn))  # faster than Path / str on a fleet of files
                 kind = classify(f)
                 if kind != OTHER:
-                    by_dir.setdefault(Path(dirpath), []).append(Found(kind, f))
+                    here.append(Found(kind, f))
+            if here:
+                by_dir.setdefault(Path(dirpath), []).extend(here)
     return by_dir
 
 
@@ -115,12 +125,9 @@ def _fold_bundles(by_dir: dict[Path, list[Found]]) -> dict[Path, list[Found]]:
     return by_dir
 
 
-def discover(paths: list[Path], *, major: int | None = None, explicit_group: bool = False) -> list[Target]:
-    """Targets for ``paths``. With ``explicit_group`` (files named one by one) all files form one target."""
-    from pgforge.parsers.hba import load_hba
-    from pgforge.parsers.pgbouncer_ini import load_pgbouncer_ini
-    from pgforge.parsers.pgconf import load_pgconf
-
+def plan_groups(paths: list[Path], *, explicit_group: bool = False) -> list[list[Found]]:
+    """The files of ``paths`` grouped into audit targets, without reading them (cheap, so a
+    large fleet can be split over processes before any parsing)."""
     by_dir = _fold_bundles(_walk(paths))
     groups: list[list[Found]] = []
     if explicit_group:
@@ -134,29 +141,40 @@ def discover(paths: list[Path], *, major: int | None = None, explicit_group: boo
                 groups.append(found)
             else:
                 groups.extend([f] for f in found)
-    targets = []
-    for group in groups:
-        if not group:
-            continue
-        first = group[0].path
-        t = Target(label=str(first.parent if len(group) > 1 else first))
-        if major is not None:
-            t.major, t.major_source = major, "--pg-version"
-        else:
-            t.major, t.major_source = _major_near(first.parent)
-        for f in group:
-            try:
-                if f.kind == CONF and t.conf is None:
-                    t.conf = load_pgconf(f.path)
-                elif f.kind == AUTO and t.conf is None:
-                    t.conf = load_pgconf(f.path, auto_conf=False)
-                elif f.kind == HBA and t.hba is None:
-                    t.hba = load_hba(f.path, before_pg16=bool(t.major and t.major < 16))
-                elif f.kind == BOUNCER and t.bouncer is None:
-                    t.bouncer = load_pgbouncer_ini(f.path)
-                elif f.kind == SECRET:
-                    t.secret_files.append(f.path)
-            except OSError as exc:
-                raise UserError(f"cannot read: {exc.strerror or exc}", str(f.path)) from None
-        targets.append(t)
-    return targets
+    return [g for g in groups if g]
+
+
+def load_group(group: list[Found], major: int | None = None) -> Target:
+    """Parse one group's files into a Target. Raises UserError when a file cannot be read."""
+    from pgforge.parsers.hba import load_hba
+    from pgforge.parsers.pgbouncer_ini import load_pgbouncer_ini
+    from pgforge.parsers.pgconf import load_pgconf
+
+    first = group[0].path
+    t = Target(label=str(first.parent if len(group) > 1 else first))
+    if major is not None:
+        t.major, t.major_source = major, "--pg-version"
+    else:
+        t.major, t.major_source = _major_near(first.parent)
+    # postgresql.conf first: it reads the postgresql.auto.conf beside it, which is a target of
+    # its own only when no postgresql.conf is there.
+    for f in sorted(group, key=lambda f: f.kind == AUTO):
+        try:
+            if f.kind == CONF and t.conf is None:
+                t.conf = load_pgconf(f.path)
+            elif f.kind == AUTO and t.conf is None:
+                t.conf = load_pgconf(f.path, auto_conf=False)
+            elif f.kind == HBA and t.hba is None:
+                t.hba = load_hba(f.path, before_pg16=bool(t.major and t.major < 16))
+            elif f.kind == BOUNCER and t.bouncer is None:
+                t.bouncer = load_pgbouncer_ini(f.path)
+            elif f.kind == SECRET:
+                t.secret_files.append(f.path)
+        except OSError as exc:
+            raise UserError(f"cannot read: {exc.strerror or exc}", str(f.path)) from None
+    return t
+
+
+def discover(paths: list[Path], *, major: int | None = None, explicit_group: bool = False) -> list[Target]:
+    """Targets for ``paths``. With ``explicit_group`` (files named one by one) all files form one target."""
+    return [load_group(g, major) for g in plan_groups(paths, explicit_group=explicit_group)]

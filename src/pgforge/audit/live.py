@@ -12,7 +12,9 @@ What the server tells depends on the role, and the audit takes what it is given:
   by default); reported as parse errors at their file and line.
 * ``pg_hba_file_rules``: pg_hba.conf as the server reads it from disk (superuser by default);
   rebuilt into parsed rules so the pg_hba.conf checks run unchanged, at the server's own file
-  (``file_name`` on PostgreSQL 16+, else the ``hba_file`` setting) and line.
+  (``file_name`` on PostgreSQL 16+, else the ``hba_file`` setting) and line. The view drops the
+  quotes of a quoted keyword (a database named ``"all"`` reads as the keyword ``all``) and column
+  positions; everything else survives.
 
 Needs psycopg 3 (``pip install 'pgforge[live]'``).
 """
@@ -98,7 +100,7 @@ def live_target(dsn: str) -> Target:
     t = Target(label=label, major=major, major_source=f"the server ({info.server_version})", live=info,
                live_settings=settings)
     if hba_rows is not None:
-        t.hba = _hba_from_rows(hba_rows, hba_file or label, info)
+        t.hba = _hba_from_rows(hba_rows, hba_file or label, info, major)
     return t
 
 
@@ -110,7 +112,7 @@ def _field(items: list[str] | None) -> str:
     return ",".join(out) or '""'
 
 
-def _hba_from_rows(rows: list[tuple], default_file: str, info: LiveInfo):
+def _hba_from_rows(rows: list[tuple], default_file: str, info: LiveInfo, major: int):
     """pg_hba_file_rules rows as an HbaSet, each rule at the server's own file and line."""
     from pgforge.parsers.hba import HbaSet, parse_hba
 
@@ -123,7 +125,7 @@ def _hba_from_rows(rows: list[tuple], default_file: str, info: LiveInfo):
         opts = " ".join(_option(o) for o in options or [])
         addr = "" if typ == "local" else _address(address, netmask)
         text = f"{typ} {_field(dbs)} {_field(users)} {addr} {method} {opts}".strip()
-        parsed = parse_hba(text, path)
+        parsed = parse_hba(text, path, before_pg16=major < 16)
         for rule in parsed.rules:
             rules.append(_relocate(rule, path, line))
     return HbaSet(default_file, (), tuple(rules), ())

@@ -9,10 +9,12 @@ user documentation, ruff-style, with the headings ``## What it does``, ``## Why 
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Literal, Protocol
 
 Severity = Literal["error", "warning", "info"]
+_LINE_REF = re.compile(r"(\bline |\.conf:|\.ini:|\.txt:)\d+")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 CATEGORIES = ("validity", "durability", "security", "performance", "coherence", "drift")
 
@@ -60,9 +62,14 @@ class Finding:
             return f"{self.path}:{self.line}:{self.column or 1}"
         return self.path
 
-    def fingerprint(self) -> str:
-        """Stable identity for baselines: code, file and message, not the line (lines move)."""
-        return f"{self.code}|{self.path}|{self.message}"
+    def fingerprint(self, path: str | None = None) -> str:
+        """Stable identity for baselines: code, file and message, not the line (lines move).
+
+        Line numbers quoted inside the message (``line 12``, ``pg_hba.conf:12``) are blanked for
+        the same reason. ``path`` replaces the finding's path (SARIF uses the relative one).
+        """
+        message = _LINE_REF.sub(r"\1#", self.message)
+        return f"{self.code}|{self.path if path is None else path}|{message}"
 
 
 @dataclass(frozen=True)

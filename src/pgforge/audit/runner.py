@@ -9,9 +9,11 @@ its line or the line before. A baseline file lists fingerprints of accepted find
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from pgforge.audit.model import CHECKS, SEVERITY_RANK, Check, Finding
 from pgforge.audit.target import Target
@@ -76,9 +78,12 @@ class _Lines:
     def get(self, path: str) -> list[str]:
         if path not in self._cache:
             try:
-                self._cache[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+                with open(path, "rb") as handle:
+                    data = handle.read()
             except OSError:
-                self._cache[path] = []
+                data = b""
+            # Most files carry no suppression comment: skip decoding and splitting them.
+            self._cache[path] = data.decode("utf-8", "replace").splitlines() if b"pgforge:" in data else []
         return self._cache[path]
 
 
@@ -111,6 +116,54 @@ def run_checks(targets: list[Target], checks: list[Check], *, baseline: set[str]
                     out.findings.append(f)
     out.findings.sort(key=lambda f: (f.path, f.line, f.column, f.code))
     return out
+
+
+#: Below this many targets one process audits them all; above, a process pool splits them.
+PARALLEL_MIN_TARGETS = 200
+
+
+def _audit_chunk(groups, codes: list[str], major: int | None, prepare, baseline: set[str] | None) -> Outcome:
+    """Parse and check one share of the groups (runs in a worker process, or inline)."""
+    from pgforge.audit.discover import load_group
+
+    checks = [load_checks()[c] for c in codes]
+    targets = [load_group(g, major) for g in groups]
+    if prepare is not None:
+        for t in targets:
+            prepare(t)
+    return run_checks(targets, checks, baseline=baseline)
+
+
+def audit_groups(groups: list, checks: list[Check], *, major: int | None = None,
+                 prepare: Callable[[Target], None] | None = None, baseline: set[str] | None = None,
+                 jobs: int | None = None) -> Outcome:
+    """Load and check the file groups of :func:`pgforge.audit.discover.plan_groups`.
+
+    A fleet (at least PARALLEL_MIN_TARGETS groups) is split over ``jobs`` worker processes
+    (default: every CPU): parsing dominates and each server's files are independent. ``prepare``
+    (picklable) runs on each target before its checks, e.g. to attach the host spec.
+    """
+    codes = [c.code for c in checks]
+    jobs = jobs or os.cpu_count() or 1
+    if jobs <= 1 or len(groups) < PARALLEL_MIN_TARGETS:
+        return _audit_chunk(groups, codes, major, prepare, baseline)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    n_chunks = jobs * 4
+    chunks = [groups[i::n_chunks] for i in range(n_chunks) if groups[i::n_chunks]]
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    total = Outcome()
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_audit_chunk, chunk, codes, major, prepare, baseline) for chunk in chunks]
+        for fut in futures:
+            part = fut.result()
+            total.findings.extend(part.findings)
+            total.suppressed += part.suppressed
+            total.baselined += part.baselined
+            total.targets += part.targets
+    total.findings.sort(key=lambda f: (f.path, f.line, f.column, f.code))
+    return total
 
 
 def read_baseline(path: Path) -> set[str]:

@@ -68,6 +68,12 @@ class Target:
         guc = self.catalog.get(name) if self.catalog else None
         return default_text(guc) if guc else None
 
+    @cached_property
+    def bouncer_sections(self) -> dict[str, dict[str, Any]]:
+        """pgbouncer.ini's winning entries, section -> key -> BouncerEntry (computed once: several
+        checks read it, and BouncerSet.effective rebuilds it on every access)."""
+        return self.bouncer.effective if self.bouncer is not None else {}
+
     @property
     def conf_path(self) -> str:
         return self.conf.root if self.conf else self.label

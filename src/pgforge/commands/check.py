@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -101,30 +102,51 @@ def _host_spec(against, profile, auto, memory, cpus, storage, workload, major):
     return None, False
 
 
+def _cached_host_spec(against, profile, auto, memory, cpus, storage, workload, major):
+    """_host_spec once per distinct major: a fleet of thousands of targets builds a handful of specs."""
+    return _host_spec_cache(against, profile, auto, memory, cpus, storage, workload, major)
+
+
+_host_spec_cache = lru_cache(maxsize=64)(_host_spec)
+
+
+def _prepare_target(t, against, profile, auto, memory, cpus, storage, workload, pg_version) -> None:
+    """Attach the host spec (desired state or host facts) to one target; module-level so worker
+    processes can receive it."""
+    spec, desired = _cached_host_spec(against, profile, auto, memory, cpus, storage, workload, pg_version or t.major)
+    t.spec, t.desired = spec, desired
+    if spec is not None and t.major is None and (against or profile):
+        t.major, t.major_source = spec.pg_version, "the spec"
+
+
 def _run(paths, pg_version, against, profile, auto, memory, cpus, storage, workload, dsn, fmt, select, ignore,
          fail_on, baseline, write_baseline) -> int:
+    from functools import partial
+
     from pgforge.audit import report
-    from pgforge.audit.discover import discover
-    from pgforge.audit.runner import baseline_text, exit_status, read_baseline, run_checks, select_checks
+    from pgforge.audit.discover import plan_groups
+    from pgforge.audit.runner import audit_groups, baseline_text, exit_status, read_baseline, run_checks, select_checks
     from pgforge.errors import UserError
 
     if not paths and not dsn:
         raise UserError("give files or directories to audit, or --dsn for a live server", "check")
     checks = select_checks(select, ignore)
+    accepted = read_baseline(baseline) if baseline else None
+    host = (against, profile, auto, memory, cpus, storage, workload)
+    if any(host):
+        _cached_host_spec(*host, pg_version)  # a bad spec or flag is reported before any file is read
+    prepare = partial(_prepare_target, against=against, profile=profile, auto=auto, memory=memory, cpus=cpus,
+                      storage=storage, workload=workload, pg_version=pg_version)
     if dsn:
         from pgforge.audit.live import live_target
 
-        targets = [live_target(dsn)]
+        target = live_target(dsn)
+        prepare(target)
+        outcome = run_checks([target], checks, baseline=accepted)
     else:
         explicit = len(paths) > 1 and all(p.is_file() for p in paths)
-        targets = discover(list(paths), major=pg_version, explicit_group=explicit)
-    for t in targets:
-        spec, desired = _host_spec(against, profile, auto, memory, cpus, storage, workload,
-                                   pg_version or t.major)
-        t.spec, t.desired = spec, desired
-        if spec is not None and t.major is None and (against or profile):
-            t.major, t.major_source = spec.pg_version, "the spec"
-    outcome = run_checks(targets, checks, baseline=read_baseline(baseline) if baseline else None)
+        groups = plan_groups(list(paths), explicit_group=explicit)
+        outcome = audit_groups(groups, checks, major=pg_version, prepare=prepare, baseline=accepted)
     if write_baseline:
         from pgforge.writer import OutFile, write_bundle
 

@@ -188,6 +188,9 @@ def _generated(spec: HostSpec) -> tuple[list[HbaLine], list[str]]:
     warnings: list[str] = []
     base = 100_000  # after every spec line when specificity ties
     rep = spec.replication
+    # With ssl on (some access line needs TLS), replicas connect with sslmode=require
+    # (sections/replication.py), so their lines demand TLS too.
+    replica_type = "hostssl" if any(r.needs_ssl for r in spec.access) else "host"
     if rep is not None:
         for k, replica in enumerate(rep.replicas):
             cidr = _host_cidr(replica.host)
@@ -195,7 +198,7 @@ def _generated(spec: HostSpec) -> tuple[list[HbaLine], list[str]]:
             if cidr is None:
                 cidr = replica.host
                 note += "; a host name matches only if its forward and reverse DNS both resolve to the client address"
-            lines.append(HbaLine("host", "replication", rep.user, cidr, "scram-sha-256", (), f"replica {replica.name}",
+            lines.append(HbaLine(replica_type, "replication", rep.user, cidr, "scram-sha-256", (), f"replica {replica.name}",
                                  (note,), base + k))
     pgb = spec.pgbouncer
     if pgb is not None and pgb.enabled:

@@ -8,7 +8,6 @@ proves its own pgbouncer.ini with: one rule, two directions.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shlex
 from typing import Iterable
@@ -16,8 +15,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from pgforge import pooling
 from pgforge.audit.checks.durability import archiving
-from pgforge.audit.checks.security import is_keyword
-from pgforge.audit.model import Hit, Where, check
+from pgforge.audit.checks.security import is_keyword, is_loopback_address
+from pgforge.audit.model import Hit, check
 from pgforge.audit.target import Target
 from pgforge.audit.values import at_value, effective_enum, effective_int
 
@@ -47,13 +46,8 @@ def _local_host(host: str | None, listen: set[str]) -> bool:
         return True
     for h in host.split(","):
         h = h.strip()
-        if h.startswith(("/", "@")) or h == "localhost" or h in listen:
+        if h.startswith(("/", "@")) or h in listen or is_loopback_address(h):
             continue
-        try:
-            if ipaddress.ip_address(h).is_loopback:
-                continue
-        except ValueError:
-            pass
         return False
     return True
 
@@ -73,8 +67,8 @@ def _userlist_users(t: Target) -> int | None:
 
 def pool_limits(t: Target) -> list[tuple[pooling.PoolLimits, object]]:
     """(limits, the entry that sets its size) for each pooled database on this server."""
-    main = t.bouncer.effective.get("pgbouncer", {})
-    users_section = t.bouncer.effective.get("users", {})
+    main = t.bouncer_sections.get("pgbouncer", {})
+    users_section = t.bouncer_sections.get("users", {})
     dflt_entry = main.get("default_pool_size")
     dflt = _int(dflt_entry, DEFAULT_POOL_SIZE)
     res_entry = main.get("reserve_pool_size") or main.get("reserve_pool")
@@ -90,7 +84,7 @@ def pool_limits(t: Target) -> list[tuple[pooling.PoolLimits, object]]:
     listen = {p.strip() for p in (t.text("listen_addresses") or "").split(",")}
     port = str(effective_int(t, "port") or 5432)
     out = []
-    for name, e in t.bouncer.effective.get("databases", {}).items():
+    for name, e in t.bouncer_sections.get("databases", {}).items():
         params = e.conn.as_dict() if e.conn is not None else {}
         if not _local_host(params.get("host"), listen) or params.get("port", port).strip() != port:
             continue
@@ -169,12 +163,11 @@ def pools_exceed_server(t: Target) -> Iterable[Hit]:
     limits = [p for p, _ in pools]
     where_of = {p.database: w for p, w in pools}
     mc = t.get("max_connections")
-    for f in pooling.check(limits, max_connections=max_conn, superuser_reserved=superuser,
-                           reserved_connections=reserved or 0, maintenance=pooling.MAINTENANCE_HEADROOM):
-        if f.code == "pool-unbounded":
-            db = f.message.split(":", 1)[0].removeprefix("database ")
-            e = t.bouncer.effective["databases"].get(db)
-            yield Hit(e or where_of.get(db), f"PgBouncer {f.message}", f.fix, severity="warning")
+    for p in limits:
+        if p.server_connections is None:  # pooling.check's own words for a pool nothing bounds
+            unbounded = pooling.check([p], max_connections=2**31, superuser_reserved=0, maintenance=0)[0]
+            yield Hit(t.bouncer_sections["databases"].get(p.database) or where_of[p.database],
+                      f"PgBouncer {unbounded.message}", unbounded.fix, severity="warning")
     bounds = [(p.server_connections if p.server_connections is not None else p.pool_size + p.reserve_pool_size, p)
               for p in limits]
     total = sum(b for b, _ in bounds)
@@ -184,12 +177,17 @@ def pools_exceed_server(t: Target) -> Iterable[Hit]:
     detail = " + ".join(f"{p.database} {b}" for b, p in bounds[:6]) + (" ..." if len(bounds) > 6 else "")
     server = f"max_connections {max_conn} ({_loc(mc)}) - {superuser} superuser-reserved" + (
         f" - {reserved} reserved" if reserved else "")
-    if total > available:
+    def exceeds(maintenance: int) -> bool:  # the generator's own bound (pooling.check), with or without headroom
+        return any(f.code == "pools-exceed-max-connections" for f in pooling.check(
+            limits, max_connections=max_conn, superuser_reserved=superuser, reserved_connections=reserved or 0,
+            maintenance=maintenance))
+
+    if exceeds(0):
         yield Hit(where, f"PgBouncer can open {total} server connections ({detail}) but the server admits "
                   f"{available}: {server}; clients get 'too many clients already'",
                   f"lower default_pool_size/max_db_connections so the pools sum to at most {available}, or raise "
                   f"max_connections to {total + superuser + (reserved or 0)}")
-    elif total > available - pooling.MAINTENANCE_HEADROOM:
+    elif exceeds(pooling.MAINTENANCE_HEADROOM):
         yield Hit(where, f"PgBouncer can open {total} server connections ({detail}), leaving {available - total} of "
                   f"{server} for direct connections (pg_dump, monitoring, administrators); keep "
                   f"{pooling.MAINTENANCE_HEADROOM}", f"lower the pools by {total - available + pooling.MAINTENANCE_HEADROOM} "

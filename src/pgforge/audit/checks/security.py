@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -63,7 +64,14 @@ def is_local_only(r) -> bool:
         return a.text == "samehost"
     if a.kind == "hostname":
         return a.text.lower() == "localhost"
-    return a.network is not None and a.network.is_loopback
+    return a.network is not None and _loopback_network(a.network)
+
+
+def _loopback_network(network) -> bool:
+    """127.0.0.0/8 or a part of it, or ::1/128 (integer tests: ipaddress's is_loopback is slow)."""
+    if network.version == 4:
+        return network.prefixlen >= 8 and int(network.network_address) >> 24 == 127
+    return network.prefixlen == 128 and int(network.network_address) == 1
 
 
 def open_to_world(r) -> bool:
@@ -500,23 +508,24 @@ def listen_all_wide_hba(t: Target) -> Iterable[Hit]:
 
 def bouncer_main(t: Target) -> dict:
     """The [pgbouncer] section's winning entries (key -> BouncerEntry)."""
-    if t.bouncer is None:
-        return {}
-    return t.bouncer.effective.get("pgbouncer", {})
+    return t.bouncer_sections.get("pgbouncer", {})
+
+
+@lru_cache(maxsize=1024)
+def is_loopback_address(text: str) -> bool:
+    """``localhost`` or a loopback IP address (cached: a fleet repeats a handful of addresses)."""
+    import ipaddress
+
+    if text == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
 
 
 def _loopback_listen(value: str) -> bool:
-    import ipaddress
-
-    for part in (p.strip() for p in value.split(",")):
-        if part == "localhost":
-            continue
-        try:
-            if not ipaddress.ip_address(part).is_loopback:
-                return False
-        except ValueError:
-            return False
-    return True
+    return all(is_loopback_address(part.strip()) for part in value.split(","))
 
 
 @check("PGF210", "pgbouncer-weak-auth-type", "error", "security", sets=("cis", "ci"))

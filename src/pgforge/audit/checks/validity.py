@@ -7,6 +7,7 @@ finding here means a restart would fail, or a line does not do what it says.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Iterable
 
 from pgforge.audit.model import Hit, Where, check
@@ -50,8 +51,24 @@ def parse_error(t: Target) -> Iterable[Hit]:
             yield Hit(Where(path, line, 1 if line else 0), message)
 
 
+@lru_cache(maxsize=4096)
+def _majors_knowing(name: str) -> tuple[int, ...]:
+    from pgforge.catalog import load_catalog
+    from pgforge.spec import SUPPORTED_MAJORS
+
+    return tuple(m for m in SUPPORTED_MAJORS if name in load_catalog(m))
+
+
 def _known_elsewhere(t: Target, name: str) -> list[int]:
-    return [m for m, cat in t.all_catalogs.items() if name in cat]
+    return list(_majors_knowing(name))
+
+
+@lru_cache(maxsize=65536)
+def _value_problem(major: int, name: str, value: str) -> str | None:
+    """The catalog's objection to ``value`` for ``name`` on ``major`` (cached: a fleet repeats values)."""
+    from pgforge.catalog import load_catalog
+
+    return load_catalog(major).check_value(name, value)
 
 
 @check("PGF002", "unknown-parameter", "error", "validity", sets=("ci",))
@@ -121,11 +138,12 @@ def invalid_value(t: Target) -> Iterable[Hit]:
     """
     if t.live is not None:
         return
-    catalogs = [t.catalog] if t.major_known else list(t.all_catalogs.values())
+    majors = [t.catalog.major] if t.major_known else None
     for s in (t.conf.settings if t.conf else ()):
         if "." in s.name:
             continue
-        problems = [cat.check_value(s.name, s.value) for cat in catalogs if s.name in cat]
+        problems = [_value_problem(m, s.name, s.value) for m in (majors or _majors_knowing(s.name))
+                    if majors is None or s.name in t.catalog]
         if problems and all(problems):
             yield Hit(Where(s.path, s.line, s.value_column), f"invalid value for {s.raw_name}: {problems[0]}")
 

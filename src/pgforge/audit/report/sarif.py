@@ -83,8 +83,36 @@ def artifact_location(path: str, cwd: Path) -> dict:
     return {"uri": quote(p.as_posix())}
 
 
-def result(f, index: int, cwd: Path) -> dict:
-    location: dict = {"artifactLocation": artifact_location(f.path, cwd)}
+class _Fingerprints:
+    """partialFingerprints that survive lines moving: rule, relative file, message without line
+    numbers and the text of the line it points at, plus an occurrence number for identical ones
+    (the same idea as GitHub's own primaryLocationLineHash)."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+        self._seen: dict[str, int] = {}
+
+    def _line(self, path: str, line: int) -> str:
+        if not line:
+            return ""
+        if path not in self._lines:
+            try:
+                self._lines[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                self._lines[path] = []
+        text = self._lines[path]
+        return " ".join(text[line - 1].split()) if line <= len(text) else ""
+
+    def __call__(self, f, uri: str) -> str:
+        key = hashlib.sha256(f"{f.fingerprint(uri)}|{self._line(f.path, f.line)}".encode()).hexdigest()[:32]
+        n = self._seen.get(key, 0)
+        self._seen[key] = n + 1
+        return f"{key}:{n}"
+
+
+def result(f, index: int, cwd: Path, fingerprints: _Fingerprints | None = None) -> dict:
+    artifact = artifact_location(f.path, cwd)
+    location: dict = {"artifactLocation": artifact}
     if f.line:
         region = {"startLine": f.line}
         if f.column:
@@ -97,7 +125,7 @@ def result(f, index: int, cwd: Path) -> dict:
         "level": LEVELS[f.severity],
         "message": {"text": text},
         "locations": [{"physicalLocation": location}],
-        "partialFingerprints": {"pgforgeFingerprint/v1": hashlib.sha256(f.fingerprint().encode()).hexdigest()[:32]},
+        "partialFingerprints": {"pgforgeFingerprint/v1": (fingerprints or _Fingerprints())(f, artifact["uri"])},
     }
 
 
@@ -111,6 +139,7 @@ def render(outcome, checks, cwd: Path | None = None) -> str:
     ordered += [CHECKS[f.code] for f in outcome.findings if f.code not in codes and f.code in CHECKS]
     ordered = list({c.code: c for c in ordered}.values())
     index = {c.code: i for i, c in enumerate(ordered)}
+    fingerprints = _Fingerprints()
     doc = {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -123,7 +152,7 @@ def render(outcome, checks, cwd: Path | None = None) -> str:
             }},
             "originalUriBaseIds": {"%SRCROOT%": {"uri": cwd.resolve().as_uri() + "/"}},
             "columnKind": "unicodeCodePoints",
-            "results": [result(f, index[f.code], cwd) for f in outcome.findings if f.code in index],
+            "results": [result(f, index[f.code], cwd, fingerprints) for f in outcome.findings if f.code in index],
             "invocations": [{"executionSuccessful": True,
                              "properties": {"targets": outcome.targets, "suppressed": outcome.suppressed,
                                             "baselined": outcome.baselined}}],
