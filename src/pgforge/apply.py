@@ -43,6 +43,7 @@ from pgforge import __version__
 from pgforge.catalog import LIST_SETTINGS, Catalog
 from pgforge.errors import UserError
 from pgforge.tuning import Setting, Tuning
+from pgforge.writer import fsync_dir
 
 DROPIN_DIR = "conf.d"
 DROPIN_NAME = "pgforge.conf"
@@ -476,19 +477,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _chown(path: Path | int, uid: int, gid: int) -> None:
     """Give a file its owner back; only root can, and only root needs to."""
     if os.geteuid() != 0:
@@ -566,8 +554,8 @@ def execute(plan: ApplyPlan, *, stamp: str | None = None) -> ExecuteResult:
                 "config_file": str(conf), "created_dirs": [str(d) for d in plan.new_dirs], "files": entries,
                 "settings": [c.to_dict() for c in plan.changes]}
     atomic_write(bdir / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode(), 0o600, dir_uid, dir_gid)
-    _fsync_dir(bdir)
-    _fsync_dir(root)
+    fsync_dir(bdir)
+    fsync_dir(root)
 
     written: list[Path] = []
     created: list[Path] = []
@@ -579,7 +567,7 @@ def execute(plan: ApplyPlan, *, stamp: str | None = None) -> ExecuteResult:
             atomic_write(f.path, f.new, f.mode, f.uid, f.gid)
             written.append(f.path)
         for directory in {f.path.parent for f in plan.files}:
-            _fsync_dir(directory)
+            fsync_dir(directory)
     except BaseException:
         for f in plan.files:
             if f.path in written:
@@ -680,7 +668,7 @@ def execute_rollback(plan: RollbackPlan) -> None:
             pass
     for directory in {f.path.parent for f in plan.files} | {p.parent for p in plan.remove}:
         if directory.exists():
-            _fsync_dir(directory)
+            fsync_dir(directory)
     plan.backup.rename(plan.backup.with_name(plan.backup.name + ROLLED_BACK))
 
 

@@ -57,14 +57,19 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+def spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name) -> dict:
+    """The host flags as spec keys (None = not given); extensions arrive as a comma list."""
+    return {"memory": memory, "cpus": cpus, "storage": storage, "workload": workload, "pg_version": pg_version,
+            "connections": connections, "os": os_, "name": name,
+            "extensions": [e.strip() for e in extensions.split(",") if e.strip()] if extensions is not None else None}
+
+
 def _spec(profile, spec_file, memory, cpus, storage, workload, pg_version, connections, os_, extensions, name,
           auto=False, data_dir=None, *, required: bool = True):
     """Merge the sources into a HostSpec; None when nothing describes a host and ``required`` is false."""
     from pgforge.specload import build_spec
 
-    flags = {"memory": memory, "cpus": cpus, "storage": storage, "workload": workload, "pg_version": pg_version,
-             "connections": connections, "os": os_, "name": name,
-             "extensions": [e.strip() for e in extensions.split(",") if e.strip()] if extensions is not None else None}
+    flags = spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name)
     if not required and not (profile or spec_file or auto or any(v is not None for v in flags.values())):
         return None
     extra = _detected(data_dir) if auto else None

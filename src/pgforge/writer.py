@@ -105,11 +105,12 @@ def write_bundle(root: Path, files: list[OutFile], *, force: bool = False) -> Wr
         os.replace(tmp, path)
         written.append(path)
     for directory in {p.parent for p in written}:
-        _fsync_dir(directory)
+        fsync_dir(directory)
     return WriteResult(written, backups, unchanged)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make renames in ``directory`` durable; best effort (some file systems refuse)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

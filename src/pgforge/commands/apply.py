@@ -30,6 +30,7 @@ from pgforge.cli import (
     StorageOpt,
     VersionOpt,
     WorkloadOpt,
+    spec_flags,
 )
 
 
@@ -70,9 +71,7 @@ def register(app: typer.Typer) -> None:
         """Write the tuned settings into a cluster as conf.d/pgforge.conf (or ALTER SYSTEM), with diff, backup and rollback."""
         from pgforge.errors import UserError
 
-        flags = {"memory": memory, "cpus": cpus, "storage": storage, "workload": workload, "pg_version": pg_version,
-                 "connections": connections, "os": os_, "name": name,
-                 "extensions": [e.strip() for e in extensions.split(",") if e.strip()] if extensions is not None else None}
+        flags = spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name)
         opts = _Opts(data_dir=data_dir, dsn=dsn, config_file=config_file, dry_run=dry_run, yes=yes, reload=reload,
                      site=site, exclude=[e for e in (exclude or "").split(",") if e.strip()], bindir=bindir,
                      state_dir=state_dir, json=fmt is ApplyFormat.json, backup=backup)
