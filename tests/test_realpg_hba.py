@@ -94,7 +94,7 @@ def test_generated_hba_in_a_real_server() -> None:
                                     "from pg_hba_file_rules order by rule_number").splitlines()
         assert rules[0] == "local postgres peer"
         assert rules.index("host mallory reject") < rules.index("host +staff scram-sha-256")
-        assert "host replicator scram-sha-256" in rules
+        assert "hostssl replicator scram-sha-256" in rules  # ssl is on: the replica line demands TLS
 
         psql_as_postgres(c, f"""
             create role staff nologin;
@@ -122,9 +122,12 @@ def test_generated_hba_in_a_real_server() -> None:
         carol = connect(c, "carol", db="postgres", sslmode="disable")  # allowed from 127.0.0.2 only
         assert carol.returncode != 0 and 'no pg_hba.conf entry for host "127.0.0.1"' in carol.stderr
 
-        rep = connect(c, "replicator", db="postgres", sslmode="disable", extra="replication=true",
+        rep = connect(c, "replicator", db="postgres", sslmode="require", extra="replication=true",
                       sql="IDENTIFY_SYSTEM")
-        assert rep.returncode == 0 and rep.stdout.strip(), rep.stderr  # the generated replica line
+        assert rep.returncode == 0 and rep.stdout.strip(), rep.stderr  # the generated replica line, over TLS
+        plain = connect(c, "replicator", db="postgres", sslmode="disable", extra="replication=true",
+                        sql="IDENTIFY_SYSTEM")
+        assert plain.returncode != 0  # and not without it
 
         if os.geteuid() == 0:  # the peer line lets only the postgres OS account in as postgres
             env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
