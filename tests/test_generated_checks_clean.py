@@ -187,3 +187,17 @@ def test_a_line_the_generator_marks_never_matching_is_the_one_the_auditor_flags(
     text = (workdir / "pg_hba.conf").read_text().splitlines()
     for f in shadowed:
         assert "NEVER MATCHES" in text[f.line - 2]  # the generator's note sits right above the line
+
+
+def test_plain_host_line_with_ssl_on_is_warned_by_both(workdir: Path) -> None:
+    """The spec asks for a non-TLS network line while ssl is on: the generator warns, the audit
+    flags PGF206, and both name the same pg_hba.conf line."""
+    spec = HostSpec(memory="8GB", cpus=4, pg_version=17,
+                    access=[_access("app", "app", "10.0.1.0/24", "hostssl"),
+                            _access("report", "report", "10.0.3.0/24", "host")])
+    warnings = generate(spec, workdir)
+    assert any("10.0.3.0/24" in w and "without TLS" in w for w in warnings)
+    found = check(workdir, None)
+    assert [f.code for f in found] == ["PGF206"]
+    line = (workdir / "pg_hba.conf").read_text().splitlines()[found[0].line - 1]
+    assert line.split()[:4] == ["host", "report", "report", "10.0.3.0/24"]

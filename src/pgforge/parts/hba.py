@@ -152,6 +152,13 @@ def _decides(a: HbaLine, b: HbaLine) -> bool:
 # --------------------------------------------------------------------------- building the plan
 
 
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_network(address, strict=False).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
 def _host_cidr(host: str) -> str | None:
     try:
         ip = ipaddress.ip_address(host)
@@ -223,9 +230,13 @@ def plan(spec: HostSpec) -> HbaPlan:
                      ("the postgres OS account's physical backups (pg_basebackup) over the local socket",), -1)
     warnings: list[str] = []
     spec_lines: list[HbaLine] = []
+    ssl_on = any(r.needs_ssl for r in spec.access)
     for i, rule in enumerate(spec.access):
         line, warns = _from_access(i, rule)
         warnings.extend(warns)
+        if ssl_on and rule.type == "host" and rule.method != "reject" and not _loopback(rule.address):
+            warnings.append(f"pg_hba.conf line 'host {rule.database} {rule.user} {rule.address}' (access[{i}]) admits "
+                            "connections without TLS although ssl is on; use hostssl (the audit reports it as PGF206)")
         if line.type == first.type and line.database == first.database and line.user == first.user:
             warnings.append(f"access[{i}] (local all postgres) is replaced by pgforge's 'local all postgres peer', which comes first")
             continue
