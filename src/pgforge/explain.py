@@ -68,9 +68,12 @@ def explain_all(spec: HostSpec | None) -> str:
         from pgforge.tuning import tune
 
         values = {s.name: s.display for s in tune(spec).settings}
+    from pgforge.rules import CATEGORY_ORDER
+
+    order = {c: i for i, c in enumerate(CATEGORY_ORDER)}
     width = max(len(n) for n in REGISTRY)
     out = []
-    for name, rule in REGISTRY.items():
+    for name, rule in sorted(REGISTRY.items(), key=lambda kv: order.get(kv[1].category, 99)):
         value = values.get(name, "(default)" if spec else "")
         summary = _first_line(rule.doc)
         out.append(f"{name:<{width}}  {rule.category:<11} {value:<14} {summary}" if spec else
