@@ -88,9 +88,9 @@ def test_changes_compare_values_not_text(tmp_path):
     plan = ap.plan_datadir(_tuning(), d, libdir=_libdir(tmp_path, "pg_stat_statements"))
     names = {c.name for c in plan.changes}
     assert "shared_buffers" not in names
-    assert "work_mem" in names
-    wm = next(c for c in plan.changes if c.name == "work_mem")
-    assert wm.old is None and wm.old_where == "default" and wm.action == "reload"
+    assert "random_page_cost" in names
+    rpc = next(c for c in plan.changes if c.name == "random_page_cost")
+    assert rpc.old is None and rpc.old_where == "default" and rpc.action == "reload"
     mc = next((c for c in plan.changes if c.name == "max_connections"), None)
     if mc is not None:
         assert mc.old == "100" and mc.old_where == "postgresql.conf:4" and mc.action == "restart"
@@ -252,19 +252,19 @@ def test_plan_sql_compares_configured_values():
     sb = t.get("shared_buffers").display
     state = ap.ServerState(
         major=17,
-        settings={"shared_buffers": "16384", "work_mem": "4096", "jit": "on", "max_connections": "100"},
+        settings={"shared_buffers": "16384", "random_page_cost": "4", "jit": "on", "max_connections": "100"},
         files={"shared_buffers": (sb, "/d/postgresql.auto.conf:3"), "max_connections": ("100", "/d/postgresql.conf:64")},
         outside_auto={"max_connections": "100"},
         auto_conf={"shared_buffers": sb},
-        sources={"shared_buffers": "configuration file", "work_mem": "default", "jit": "default"},
+        sources={"shared_buffers": "configuration file", "random_page_cost": "default", "jit": "default"},
     )
     plan = ap.plan_sql(t, state, target="test")
     names = {c.name for c in plan.changes}
     assert "shared_buffers" not in names  # configured already, restart pending or not
-    assert "work_mem" in names and "jit" in names
-    assert any(s.startswith("ALTER SYSTEM SET work_mem = ") for s in plan.statements)
-    assert plan.previous_auto["work_mem"] is None
-    assert "+work_mem = " in plan.diff()
+    assert "random_page_cost" in names and "jit" in names
+    assert any(s.startswith("ALTER SYSTEM SET random_page_cost = ") for s in plan.statements)
+    assert plan.previous_auto["random_page_cost"] is None
+    assert "+random_page_cost = " in plan.diff()
     with pytest.raises(UserError, match="PostgreSQL 16"):
         ap.plan_sql(t, ap.ServerState(16, {}, {}, {}, {}, {}), target="x")
 

@@ -25,7 +25,7 @@ def audit(root: Path, files: dict[str, str], select: str, host: dict | None = HO
 
 
 def test_pgf301_random_page_cost_4_on_ssd(tmp_path: Path) -> None:
-    found = audit(tmp_path, {"postgresql.conf": "work_mem = 8MB\nrandom_page_cost = 4\n"}, "PGF301")
+    found = audit(tmp_path, {"postgresql.conf": "work_mem = 4MB\nrandom_page_cost = 4\n"}, "PGF301")
     assert [(f.code, f.line) for f in found] == [("PGF301", 2)]
     assert "random_page_cost = 1.1" in (found[0].fix or "")
 

@@ -3,8 +3,8 @@ maintenance_work_mem, autovacuum_work_mem, huge_pages, wal_buffers.
 
 More memory is not always faster. On this project's bench host (2 vCPU, 24 GB, PostgreSQL 17,
 docs/benchmarks.md) work_mem of 16-64MB made a 4M-row ORDER BY 0.83-0.92x the speed of the 4MB
-default (the planner dropped its parallel sort) and a 1M-group hash aggregate 0.68-0.86x (hash
-tables larger than the 32 MB L3 cache), while spilled temp files stayed in the page cache and
+default (the planner dropped its parallel sort) and a 1M-group hash aggregate 0.68-0.86x (8MB:
+0.77x; hash tables larger than the 32 MB L3 cache), while spilled temp files stayed in the page cache and
 cost little; maintenance_work_mem above 64MB did not speed up CREATE INDEX or VACUUM of a
 4M-row table. So per-operation memory stays small, and RAM goes to connections and the OS cache.
 """
@@ -25,10 +25,11 @@ from pgforge.rules.base import (
 from pgforge.rules.context import Context
 from pgforge.units import GB, MB, clean_bytes, format_bytes_human as h
 
-# Ceilings on the memory a single sort or hash may take. Measured (module docstring): 4-8MB was
-# fastest for sorts, hash aggregates and hash joins alike, dw included; 16-64MB lost up to 0.68x.
-# Kept per workload so that a measurement on other hardware can move one without the others.
-WORK_MEM_CAP = {"web": 8 * MB, "oltp": 8 * MB, "mixed": 8 * MB, "dw": 8 * MB, "desktop": 8 * MB}
+# Ceilings on the memory a single sort or hash may take. Measured (module docstring): every value
+# above the 4MB default lost on at least one of the bench's sort and hash-aggregate workloads
+# (8MB: hash aggregate 0.77x; 16-64MB: 0.68-0.92x on both), hash joins were unaffected. Kept per
+# workload so that a measurement on other hardware can move one without the others.
+WORK_MEM_CAP = {"web": 4 * MB, "oltp": 4 * MB, "mixed": 4 * MB, "dw": 4 * MB, "desktop": 4 * MB}
 WORK_MEM_FLOOR = 4 * MB
 # Sort/hash nodes a typical query runs at once (PGTune's factor; tuning-anchors.md §1.3).
 NODES_PER_QUERY = 3
@@ -112,23 +113,23 @@ def connection_memory(ctx: Context) -> int:
 def work_mem(ctx: Context) -> Recommendation:
     """Memory one sort or hash node may use before spilling to temporary files.
 
-    The budget left after shared_buffers and maintenance memory, divided among the requested
-    connections times three nodes per query (PGTune's factor), then held between 4MB (the
-    default) and 8MB. The ceiling is measured: on the bench host 16-64MB made a 4M-row ORDER BY
-    0.83-0.92x as fast as 4MB (the planner costs a serial external sort as cheaper and drops the
-    parallel sort) and a 1M-group hash aggregate 0.68-0.86x (hash tables larger than the CPU's
-    L3 cache), while spills to temp files stayed in the page cache; hash joins showed no effect.
-    A query known to need more can raise it for itself (SET LOCAL work_mem).
+    The budget share (what is left after shared_buffers and maintenance memory, divided among
+    the requested connections times three nodes per query, PGTune's factor), held to the 4MB
+    default. The ceiling is measured: on the bench host 8MB made a 1M-group hash aggregate 0.77x
+    as fast and 16-64MB made it 0.68-0.86x and a 4M-row ORDER BY 0.83-0.92x (the planner costs a
+    serial external sort as cheaper and drops the parallel sort; hash tables outgrow the CPU's L3
+    cache), while spills stayed in the page cache and cost little; hash joins showed no effect.
+    A query known to need more memory raises it for itself: ``SET LOCAL work_mem = '256MB'``.
+    When the budget share is below 4MB the connections are lowered instead (max_connections).
     """
     connections = ctx.spec.requested_connections
     available = connection_memory(ctx)
     share = available / (connections * NODES_PER_QUERY)
     cap = WORK_MEM_CAP[ctx.workload]
     value = clean_bytes(min(max(share, WORK_MEM_FLOOR), cap))
-    limited = "the measured ceiling" if share >= cap else ("the 4MB floor" if share <= WORK_MEM_FLOOR else "the budget share")
     return ctx.make("work_mem", value,
-                    f"{h(available)} for {connections} connections x {NODES_PER_QUERY} nodes, held by {limited} "
-                    f"({h(WORK_MEM_FLOOR)}..{h(cap)}): 16-64MB measured 0.68-0.92x on large sorts and hash aggregates",
+                    f"{h(value)}: larger values measured slower on big sorts and hash aggregates (8MB 0.77x, 16-64MB "
+                    f"0.68-0.92x); the budget leaves {h(available)} for {connections} connections; raise per query with SET LOCAL",
                     MEASURED, connections=connections, available=available, workload=ctx.workload)
 
 
