@@ -255,9 +255,9 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")]) ->
 
 
 def main() -> None:
-    from pgforge.commands import register_all
+    from pgforge.commands import register_for
 
-    register_all(app)
+    register_for(app, sys.argv[1:])
     app()
 
 
