@@ -47,7 +47,9 @@ def test_no_archive_section_leaves_archiving_alone() -> None:
 @pytest.mark.parametrize("target,extra,command", [
     ("local", {"local_dir": "/srv/pgarchive"}, """'/usr/local/lib/pgforge/archive_wal.sh "%p" "%f"'"""),
     ("s3", {"s3": S3}, """'/usr/local/lib/pgforge/archive_wal.sh "%p" "%f"'"""),
-    ("pgbackrest", {"stanza": "db1"}, """'pgbackrest --stanza=db1 archive-push "%p"'"""),
+    ("pgbackrest", {"stanza": "db1"}, """'pgbackrest --config=/etc/pgbackrest/pgbackrest.conf --stanza=db1 archive-push "%p"'"""),
+    ("pgbackrest", {"stanza": "db1", "pgbackrest_config": "/etc/pgbackrest/db1.conf"},
+     """'pgbackrest --config=/etc/pgbackrest/db1.conf --stanza=db1 archive-push "%p"'"""),
     ("wal-g", {}, """'wal-g wal-push "%p"'"""),
     ("wal-g", {"s3": S3}, """'wal-g --config /usr/local/lib/pgforge/walg.json wal-push "%p"'"""),
 ])
@@ -110,7 +112,7 @@ def test_backup_and_archive_directories_must_not_overlap() -> None:
     ({"target": "local", "local_dir": "/srv/pgarchive"}, """cp "/srv/pgarchive/%f" "%p\""""),
     ({"target": "s3", "s3": {**S3, "endpoint_url": "http://127.0.0.1:9000", "region": "eu-west-1"}},
      """aws --endpoint-url http://127.0.0.1:9000 --region eu-west-1 s3 cp --only-show-errors "s3://my-wal-archive/prod/wal/%f" "%p\""""),
-    ({"target": "pgbackrest", "stanza": "db1"}, """pgbackrest --stanza=db1 archive-get "%f" "%p\""""),
+    ({"target": "pgbackrest", "stanza": "db1"}, """pgbackrest --config=/etc/pgbackrest/pgbackrest.conf --stanza=db1 archive-get "%f" "%p\""""),
     ({"target": "wal-g", "s3": S3}, """wal-g --config /usr/local/lib/pgforge/walg.json wal-fetch "%f" "%p\""""),
 ])
 def test_recovery_kit_reads_back_where_archive_command_writes(archive: dict[str, Any], restore: str) -> None:

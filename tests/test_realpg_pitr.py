@@ -127,13 +127,13 @@ class DataDirServer:
     """A server started on a data directory a generated script produced (a restored backup, a
     replica), on its own loopback port and socket directory; stopped on exit."""
 
-    def __init__(self, datadir: Path, sockdir: Path, port: int | None = None) -> None:
-        self.datadir, self.sockdir = datadir, sockdir
+    def __init__(self, datadir: Path, sockdir: Path, port: int | None = None, major: int = MAJOR) -> None:
+        self.datadir, self.sockdir, self.major = datadir, sockdir, major
         self.port = port or free_port()
         self.log = datadir.parent / f"{datadir.name}.log"
 
     def _ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_as_postgres([pg_bindir(MAJOR) / "pg_ctl", "-D", self.datadir, *args], check=check, timeout=120)
+        return run_as_postgres([pg_bindir(self.major) / "pg_ctl", "-D", self.datadir, *args], check=check, timeout=120)
 
     def __enter__(self) -> DataDirServer:
         opts = f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1"

@@ -118,7 +118,7 @@ def files(t: Tuning) -> list[OutFile]:
         host, port = _pgbackrest_endpoint(archive)
         out.append(OutFile("archive/pgbackrest.conf",
                            render("scripts/pgbackrest.conf.j2", s3_endpoint=host, s3_port=port, **ctx), PRIVATE,
-                           "pgBackRest repository and stanza: copy to /etc/pgbackrest/pgbackrest.conf, then stanza-create",
+                           f"pgBackRest repository and stanza: copy to {archive.pgbackrest_config}, then stanza-create",
                            "reference"))
     if archive.walg_config:
         out.append(OutFile("archive/walg.json", render("scripts/walg.json.j2", walg_json=_walg_json(archive, spec)), PRIVATE,

@@ -18,6 +18,8 @@ from pgforge.sections.base import IntLike, Section
 from pgforge.units import UnitError, parse_pg_quantity
 
 DEFAULT_SCRIPTS_DIR = "/usr/local/lib/pgforge"
+#: pgBackRest's own default configuration path (https://pgbackrest.org/configuration.html#introduction).
+DEFAULT_PGBACKREST_CONFIG = "/etc/pgbackrest/pgbackrest.conf"
 
 _SAFE_PATH = r"^/[A-Za-z0-9._/+=@-]*$"
 _CRON = r"^\S+ \S+ \S+ \S+ \S+$"
@@ -104,6 +106,10 @@ class ArchiveSpec(Section):
     local_dir: SafePath | None = None
     s3: S3Target | None = None
     stanza: str = Field(default="main", pattern=r"^[A-Za-z0-9_.-]+$")
+    #: Where archive/pgbackrest.conf is installed. Every pgbackrest call pgforge writes (the
+    #: archive_command, the backup and restore scripts) names it with --config, so the server's
+    #: archiver, cron and a restore all read the same file whatever the packaging's default is.
+    pgbackrest_config: SafePath = DEFAULT_PGBACKREST_CONFIG
     archive_timeout: Annotated[int, BeforeValidator(_timeout_seconds)] = 300
     scripts_dir: SafePath = DEFAULT_SCRIPTS_DIR
     retention_days: IntLike = Field(default=14, ge=1, le=3650)
@@ -135,13 +141,18 @@ class ArchiveSpec(Section):
             return f"the pgBackRest repository of stanza {self.stanza}"
         return self.s3.url() if self.s3 else "the WAL-G storage configured for the postgres user"
 
+    @property
+    def pgbackrest(self) -> str:
+        """The pgbackrest command with the options every call needs: its config file and stanza."""
+        return f"pgbackrest --config={self.pgbackrest_config} --stanza={self.stanza}"
+
     # -- the two directions ------------------------------------------------------------------
     def archive_command(self) -> str:
         """The archive_command for postgresql.conf (%p = WAL path, %f = file name)."""
         if self.target in ("local", "s3"):
             return f'{self.scripts_dir}/archive_wal.sh "%p" "%f"'
         if self.target == "pgbackrest":
-            return f'pgbackrest --stanza={self.stanza} archive-push "%p"'
+            return f'{self.pgbackrest} archive-push "%p"'
         return f'wal-g{self._walg_opt()} wal-push "%p"'
 
     def restore_command(self) -> str:
@@ -152,7 +163,7 @@ class ArchiveSpec(Section):
             assert self.s3 is not None
             return f'{self.s3.cli()} s3 cp --only-show-errors "{self.s3.url("%f")}" "%p"'
         if self.target == "pgbackrest":
-            return f'pgbackrest --stanza={self.stanza} archive-get "%f" "%p"'
+            return f'{self.pgbackrest} archive-get "%f" "%p"'
         return f'wal-g{self._walg_opt()} wal-fetch "%f" "%p"'
 
     def _walg_opt(self) -> str:
