@@ -6,7 +6,8 @@ base_backup.sh (pgbackrest backup) and pitr_restore.sh (pgbackrest restore to a 
 they run as a DBA would: the config is installed where the spec says, the stanza is created with
 the command the config's header gives, ``pgbackrest check`` proves the server's archiver reaches
 the repository, base_backup.sh takes a full backup, and pitr_restore.sh rebuilds a new data
-directory that holds exactly the rows up to a named restore point.
+directory that holds exactly the rows up to a named restore point; a second restore with --latest
+replays everything archived.
 
 pgBackRest 2.45 (Debian 12) supports PostgreSQL up to 15, so this runs on 15.
 """
@@ -133,6 +134,14 @@ def test_pgbackrest_archive_backup_and_pitr_to_a_restore_point() -> None:
                 wait_until(lambda: copy.psql("SELECT pg_is_in_recovery()") == "f", "promotion", timeout=60)
                 assert copy.psql("SHOW archive_mode") == "off"
             assert primary.psql("SELECT count(*) FROM t") == "150"
+
+            # --latest replays everything archived (pgBackRest takes no --target-action there).
+            latest = root / "latest"
+            run_script([bundle / "recovery/pitr_restore.sh", "-D", latest, "--latest", "--no-archive"], env)
+            with DataDirServer(latest, primary.sockdir, major=MAJOR) as copy:
+                wait_until(lambda: copy.psql("SELECT pg_is_in_recovery()") == "f", "recovery to the end of the archive",
+                           timeout=120)
+                assert copy.psql("SELECT count(*), max(id) FROM t") == "150|150"
             assert version.startswith("pgBackRest ")
     finally:
         # pgbackrest leaves its lock and log files owned by postgres inside root: removed with it.
