@@ -24,11 +24,14 @@ import pytest
 
 from pgharness import PgCluster, pg_bindir, pg_user_tmpdir, run_as_postgres
 from test_realpg_pitr import (
+    RESTORE_POINT,
     DataDirServer,
     _chown,
     host_spec,
     missing,
+    paused_at_the_restore_point,
     pg_mkdir,
+    rows_around_a_restore_point,
     run_script,
     script_env,
     switch_wal_and_wait_archived,
@@ -106,15 +109,11 @@ def test_pgbackrest_archive_backup_and_pitr_to_a_restore_point() -> None:
             assert [b["type"] for b in backups] == ["full"], info
             assert info[0]["status"]["message"] == "ok", info
 
-            primary.psql("CREATE TABLE t (id int PRIMARY KEY, note text);"
-                         "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 100) g;")
-            expected = primary.psql("SELECT md5(string_agg(id || ':' || note, ',' ORDER BY id)) FROM t")
-            primary.psql("SELECT pg_create_restore_point('pgforge_before_more')")
-            primary.psql("INSERT INTO t SELECT g, 'after the target' FROM generate_series(101, 150) g;")
+            expected = rows_around_a_restore_point(primary)
             switch_wal_and_wait_archived(primary)
 
             restored = root / "restored"
-            run_script([bundle / "recovery/pitr_restore.sh", "-D", restored, "--name", "pgforge_before_more",
+            run_script([bundle / "recovery/pitr_restore.sh", "-D", restored, "--name", RESTORE_POINT,
                         "--no-archive"], env)
             assert (restored / "recovery.signal").exists()
             auto = (restored / "postgresql.auto.conf").read_text()
@@ -122,14 +121,11 @@ def test_pgbackrest_archive_backup_and_pitr_to_a_restore_point() -> None:
             restore_lines = [line for line in auto.splitlines() if line.startswith("restore_command")]
             assert restore_lines and f"--config={config}" in restore_lines[-1] and "archive-get" in restore_lines[-1]
             assert f"--stanza={STANZA}" in restore_lines[-1]
-            assert "recovery_target_name = 'pgforge_before_more'" in auto
+            assert f"recovery_target_name = '{RESTORE_POINT}'" in auto
             assert auto.rstrip().endswith("archive_mode = off")
 
             with DataDirServer(restored, primary.sockdir, major=MAJOR) as copy:
-                wait_until(lambda: copy.psql("SELECT pg_is_in_recovery() AND pg_is_wal_replay_paused()") == "t",
-                           "recovery to pause at the restore point", timeout=120)
-                assert copy.psql("SELECT count(*), max(id) FROM t") == "100|100"
-                assert copy.psql("SELECT md5(string_agg(id || ':' || note, ',' ORDER BY id)) FROM t") == expected
+                paused_at_the_restore_point(copy, expected, timeout=120)
                 copy.psql("SELECT pg_wal_replay_resume()")
                 wait_until(lambda: copy.psql("SELECT pg_is_in_recovery()") == "f", "promotion", timeout=60)
                 assert copy.psql("SHOW archive_mode") == "off"

@@ -159,6 +159,28 @@ class DataDirServer:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+RESTORE_POINT = "pgforge_before_more"
+TABLE_DIGEST = "SELECT md5(string_agg(id || ':' || note, ',' ORDER BY id)) FROM t"
+
+
+def rows_around_a_restore_point(primary: PgCluster) -> str:
+    """100 rows, a named restore point, 50 more rows; returns the digest of the first 100."""
+    primary.psql("CREATE TABLE t (id int PRIMARY KEY, note text);"
+                 "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 100) g;")
+    expected = primary.psql(TABLE_DIGEST)
+    primary.psql(f"SELECT pg_create_restore_point('{RESTORE_POINT}')")
+    primary.psql("INSERT INTO t SELECT g, 'after the target' FROM generate_series(101, 150) g;")
+    return expected
+
+
+def paused_at_the_restore_point(copy: DataDirServer, expected: str, timeout: float = 90) -> None:
+    """The recovered server paused at the restore point holds exactly the rows written before it."""
+    wait_until(lambda: copy.psql("SELECT pg_is_in_recovery() AND pg_is_wal_replay_paused()") == "t",
+               "recovery to pause at the restore point", timeout=timeout)
+    assert copy.psql("SELECT count(*), max(id) FROM t") == "100|100"
+    assert copy.psql(TABLE_DIGEST) == expected
+
+
 def switch_wal_and_wait_archived(cluster: PgCluster, timeout: float = 90) -> str:
     """Close the current WAL segment and wait until the archiver has stored it."""
     segment = cluster.psql("SELECT pg_walfile_name(pg_switch_wal())")
@@ -269,11 +291,7 @@ def test_pitr_local_archive_to_named_restore_point() -> None:
             assert (wal / "00000002.history").exists()
             (wal / "00000002.history").unlink()  # the recovery below creates the real timeline 2
 
-            primary.psql("CREATE TABLE t (id int PRIMARY KEY, note text);"
-                         "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 100) g;")
-            expected = primary.psql("SELECT md5(string_agg(id || ':' || note, ',' ORDER BY id)) FROM t")
-            primary.psql("SELECT pg_create_restore_point('pgforge_before_more')")
-            primary.psql("INSERT INTO t SELECT g, 'after the target' FROM generate_series(101, 150) g;")
+            expected = rows_around_a_restore_point(primary)
             switch_wal_and_wait_archived(primary)
 
             # The archive never overwrites: the same content again is a success, other content is refused.
@@ -288,17 +306,14 @@ def test_pitr_local_archive_to_named_restore_point() -> None:
             assert (wal / segment).stat().st_size == 16 * 1024 * 1024
 
             restored = root / "restored"
-            run_script([bundle / "recovery/pitr_restore.sh", "-D", restored, "--name", "pgforge_before_more"], env)
+            run_script([bundle / "recovery/pitr_restore.sh", "-D", restored, "--name", RESTORE_POINT], env)
             assert (restored / "recovery.signal").exists()
             auto = (restored / "postgresql.auto.conf").read_text()
             assert f"restore_command = 'cp \"{wal}/%f\" \"%p\"'" in auto
-            assert "recovery_target_name = 'pgforge_before_more'" in auto
+            assert f"recovery_target_name = '{RESTORE_POINT}'" in auto
 
             with DataDirServer(restored, primary.sockdir) as copy:
-                wait_until(lambda: copy.psql("SELECT pg_is_in_recovery() AND pg_is_wal_replay_paused()") == "t",
-                           "recovery to pause at the restore point", timeout=90)
-                assert copy.psql("SELECT count(*), max(id) FROM t") == "100|100"
-                assert copy.psql("SELECT md5(string_agg(id || ':' || note, ',' ORDER BY id)) FROM t") == expected
+                paused_at_the_restore_point(copy, expected)
                 copy.psql("SELECT pg_wal_replay_resume()")
                 wait_until(lambda: copy.psql("SELECT pg_is_in_recovery()") == "f", "promotion", timeout=60)
                 copy.psql("INSERT INTO t VALUES (101, 'written after recovery')")
