@@ -25,7 +25,13 @@ def _enabled(ctx: Context, ext: str) -> bool:
 def shared_preload_libraries(ctx: Context) -> Recommendation | None:
     """Libraries loaded at server start: those of the spec's extensions that need preloading
     (pg_stat_statements, auto_explain, pg_cron, ...). pgvector and pg_trgm need none. Changing
-    it needs a restart; the library must be installed or the server will not start."""
+    it needs a restart; the library must be installed or the server will not start.
+
+    pg_stat_statements is in the default spec: it is what a DBA reads first when a server is
+    slow, and it cannot be turned on later without a restart. Its cost, measured on the bench
+    host (PostgreSQL 17, pgbench TPC-B, 2 CPUs, 4 rounds): pgforge's config 1.01x the defaults'
+    TPS with it (and track_io_timing), 1.03x without, about 2% and inside the noise. A spec with
+    ``extensions: []`` leaves it out."""
     libs = [e for e in ctx.spec.extensions if KNOWN_EXTENSIONS.get(e)]
     if not libs:
         return None
