@@ -46,13 +46,25 @@ def defaults_candidate(host: Host, bin_dir: Path) -> Candidate | None:
     return Candidate("defaults", {}, "PostgreSQL built-in defaults (initdb)")
 
 
-def has_liburing(bin_dir: Path) -> bool:
-    pg_config = bin_dir / "pg_config"
+def configure_flags(bin_dir: Path) -> str:
+    """``pg_config --configure`` of the bench binaries ('' when it cannot be run)."""
     try:
-        out = subprocess.run([str(pg_config), "--configure"], capture_output=True, text=True).stdout
+        return subprocess.run([str(bin_dir / "pg_config"), "--configure"], capture_output=True, text=True).stdout
     except OSError:
-        return False
-    return "liburing" in out
+        return ""
+
+
+def has_liburing(bin_dir: Path) -> bool:
+    return "liburing" in configure_flags(bin_dir)
+
+
+def build_features(bin_dir: Path) -> dict[str, bool]:
+    """The optional build features pgforge's spec knows (``pg_build``), read off the bench binaries,
+    so pgforge is told what a user running ``pgforge generate --auto`` on this host would detect."""
+    flags = configure_flags(bin_dir)
+    if not flags:
+        return {}
+    return {"lz4": "--with-lz4" in flags, "zstd": "--with-zstd" in flags, "io_uring": "--with-liburing" in flags}
 
 
 def pgtune_candidate(host: Host, bin_dir: Path) -> Candidate | None:
@@ -87,11 +99,15 @@ def pgforge_candidate(host: Host, bin_dir: Path) -> Candidate | None:
     if cmd is None:
         print("note: pgforge CLI not available (no `pgforge` on PATH, no pgforge.cli); skipping the pgforge candidate")
         return None
+    build = build_features(bin_dir)
     args = cmd + [
         "generate", "--memory", host.memory_text, "--cpus", str(host.cpus), "--storage", host.storage,
         "--workload", host.workload, "--pg-version", str(host.pg_version), "--format", "json",
     ]
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
+    if build:  # the build's features go in as a spec on stdin (there is no flag for them)
+        args[len(cmd) + 1:len(cmd) + 1] = ["--spec", "-"]
+    spec_in = json.dumps({"pg_build": build}) if build else None
+    proc = subprocess.run(args, input=spec_in, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         print(f"note: `{' '.join(args)}` failed ({proc.returncode}): {proc.stderr.strip()[:400]}; skipping pgforge")
         return None
@@ -101,7 +117,10 @@ def pgforge_candidate(host: Host, bin_dir: Path) -> Candidate | None:
     except (ValueError, KeyError, TypeError) as exc:
         print(f"note: pgforge JSON not understood ({exc}); skipping pgforge")
         return None
-    return Candidate("pgforge", settings, "`" + " ".join(["pgforge"] + args[len(cmd):]) + "`")
+    shown = "`" + " ".join(["pgforge"] + args[len(cmd):]) + "`"
+    if build:
+        shown += f" with pg_build {json.dumps(build)} on stdin (from pg_config --configure)"
+    return Candidate("pgforge", settings, shown)
 
 
 #: Pluggable candidate sources: name -> factory(host, bin_dir) returning a Candidate or None (skip).
