@@ -97,14 +97,14 @@ def test_pgbackrest_archive_backup_and_pitr_to_a_restore_point() -> None:
                              PGBACKREST_PG1_SOCKET_PATH=str(primary.sockdir))
             header = generated.content.split("\n[global]")[0]
             assert f"{command} stanza-create" in header  # the command the file tells the DBA to run
-            run_script([*command.replace("pgbackrest", exe, 1).split(), "stanza-create"], env)
+            pgbackrest = [exe, f"--config={config}", f"--stanza={STANZA}"]  # the command above, this binary
+            run_script([*pgbackrest, "stanza-create"], env)
             # check: the server's archive_command (the generated one) pushes a WAL file into the repo.
-            run_script([exe, f"--config={config}", f"--stanza={STANZA}", "check"], env)
+            run_script([*pgbackrest, "check"], env)
 
             backup = run_script([bundle / "archive/base_backup.sh"], env)
             assert f"pgbackrest full backup of stanza {STANZA} starting" in backup.stderr
-            info = json.loads(run_script([exe, f"--config={config}", f"--stanza={STANZA}", "info", "--output=json"],
-                                         env).stdout)
+            info = json.loads(run_script([*pgbackrest, "info", "--output=json"], env).stdout)
             backups = info[0]["backup"]
             assert [b["type"] for b in backups] == ["full"], info
             assert info[0]["status"]["message"] == "ok", info

@@ -55,7 +55,7 @@ def configure_flags(bin_dir: Path) -> str:
 
 
 def has_liburing(bin_dir: Path) -> bool:
-    return "liburing" in configure_flags(bin_dir)
+    return build_features(bin_dir).get("io_uring", False)
 
 
 def build_features(bin_dir: Path) -> dict[str, bool]:
@@ -100,12 +100,11 @@ def pgforge_candidate(host: Host, bin_dir: Path) -> Candidate | None:
         print("note: pgforge CLI not available (no `pgforge` on PATH, no pgforge.cli); skipping the pgforge candidate")
         return None
     build = build_features(bin_dir)
+    # The build's features go in as a spec on stdin (there is no flag for them).
     args = cmd + [
-        "generate", "--memory", host.memory_text, "--cpus", str(host.cpus), "--storage", host.storage,
-        "--workload", host.workload, "--pg-version", str(host.pg_version), "--format", "json",
+        "generate", *(["--spec", "-"] if build else []), "--memory", host.memory_text, "--cpus", str(host.cpus),
+        "--storage", host.storage, "--workload", host.workload, "--pg-version", str(host.pg_version), "--format", "json",
     ]
-    if build:  # the build's features go in as a spec on stdin (there is no flag for them)
-        args[len(cmd) + 1:len(cmd) + 1] = ["--spec", "-"]
     spec_in = json.dumps({"pg_build": build}) if build else None
     proc = subprocess.run(args, input=spec_in, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:

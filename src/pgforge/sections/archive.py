@@ -142,9 +142,14 @@ class ArchiveSpec(Section):
         return self.s3.url() if self.s3 else "the WAL-G storage configured for the postgres user"
 
     @property
+    def pgbackrest_opts(self) -> str:
+        """The options every pgbackrest call needs: its config file and stanza (shell-safe words)."""
+        return f"--config={self.pgbackrest_config} --stanza={self.stanza}"
+
+    @property
     def pgbackrest(self) -> str:
-        """The pgbackrest command with the options every call needs: its config file and stanza."""
-        return f"pgbackrest --config={self.pgbackrest_config} --stanza={self.stanza}"
+        """The pgbackrest command with :attr:`pgbackrest_opts`."""
+        return f"pgbackrest {self.pgbackrest_opts}"
 
     # -- the two directions ------------------------------------------------------------------
     def archive_command(self) -> str:
