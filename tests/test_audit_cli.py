@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from pgforge.audit.discover import plan_groups
 from pgforge.audit.model import CATEGORIES
@@ -19,40 +18,19 @@ from pgforge.audit.runner import RULE_SETS, audit_groups, load_checks, select_ch
 BAD_CONF = "fsync = off\nsynchronous_commit = off\nwork_mem = 4MB\n"
 
 
-def cli():
-    from pgforge.cli import app
-    from pgforge.commands import register_all
-
-    if not any(c.name == "check" for c in app.registered_commands):
-        register_all(app)
-    return app
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli(), [str(a) for a in args])
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return root
-
-
 # -- exit status -----------------------------------------------------------------------------
 
-def test_exit_0_clean_1_findings_2_usage(tmp_path: Path) -> None:
+def test_exit_0_clean_1_findings_2_usage(tmp_path: Path, invoke, write) -> None:
     clean = write(tmp_path / "clean", {"postgresql.conf": "work_mem = 4MB\n"})
     bad = write(tmp_path / "bad", {"postgresql.conf": BAD_CONF})
-    assert run("check", clean, "-V", "17").exit_code == 0
-    assert run("check", bad, "-V", "17").exit_code == 1
+    assert invoke("check", clean, "-V", "17").exit_code == 0
+    assert invoke("check", bad, "-V", "17").exit_code == 1
     warn_only = write(tmp_path / "warn", {"postgresql.conf": "synchronous_commit = off\n"})
-    assert run("check", warn_only, "-V", "17").exit_code == 0
-    assert run("check", warn_only, "-V", "17", "--fail-on", "warning").exit_code == 1
-    assert run("check", tmp_path / "nope").exit_code == 2
-    assert run("check").exit_code == 2
-    result = run("check", clean, "--select", "PGF9")
+    assert invoke("check", warn_only, "-V", "17").exit_code == 0
+    assert invoke("check", warn_only, "-V", "17", "--fail-on", "warning").exit_code == 1
+    assert invoke("check", tmp_path / "nope").exit_code == 2
+    assert invoke("check").exit_code == 2
+    result = invoke("check", clean, "--select", "PGF9")
     assert result.exit_code == 2 and "unknown check" in result.output
 
 
@@ -62,16 +40,16 @@ def codes(result) -> list[str]:
     return sorted({f["code"] for f in json.loads(result.stdout)["findings"]})
 
 
-def test_select_ignore_prefixes_and_sets(tmp_path: Path) -> None:
+def test_select_ignore_prefixes_and_sets(tmp_path: Path, invoke, write) -> None:
     d = write(tmp_path, {"postgresql.conf": BAD_CONF + "password_encryption = md5\n",
                          "pg_hba.conf": "hostssl all all 10.0.1.0/24 scram-sha-256\n"})
     base = ("check", d, "-V", "17", "--format", "json")
-    assert codes(run(*base)) == ["PGF101", "PGF103", "PGF205", "PGF208"]
-    assert codes(run(*base, "--select", "PGF1")) == ["PGF101", "PGF103"]
-    assert codes(run(*base, "--select", "security", "--ignore", "PGF208")) == ["PGF205"]
-    assert codes(run(*base, "--select", "ci")) == ["PGF101", "PGF208"]  # all-all and sync commit are not CI gates
-    assert codes(run(*base, "--select", "cis,performance")) == ["PGF101", "PGF103", "PGF205", "PGF208"]
-    assert codes(run(*base, "--select", "fsync-off")) == ["PGF101"]
+    assert codes(invoke(*base)) == ["PGF101", "PGF103", "PGF205", "PGF208"]
+    assert codes(invoke(*base, "--select", "PGF1")) == ["PGF101", "PGF103"]
+    assert codes(invoke(*base, "--select", "security", "--ignore", "PGF208")) == ["PGF205"]
+    assert codes(invoke(*base, "--select", "ci")) == ["PGF101", "PGF208"]  # all-all and sync commit are not CI gates
+    assert codes(invoke(*base, "--select", "cis,performance")) == ["PGF101", "PGF103", "PGF205", "PGF208"]
+    assert codes(invoke(*base, "--select", "fsync-off")) == ["PGF101"]
 
 
 def test_every_check_is_documented_and_in_known_sets() -> None:
@@ -82,68 +60,72 @@ def test_every_check_is_documented_and_in_known_sets() -> None:
         assert set(c.sets) <= set(RULE_SETS) - {"default"}, c.code
         for heading in ("## What it does", "## Why is this bad?", "## Example", "## Fix"):
             assert heading in c.doc, (c.code, heading)
-    for name in ("cis", "performance", "ci"):
-        assert select_checks([name], None), name
     cis = {c.code for c in select_checks(["cis"], None)}
     assert {"PGF101", "PGF201", "PGF204", "PGF208", "PGF211"} <= cis and "PGF301" not in cis
     assert {c.code for c in select_checks(["performance"], None)} >= {"PGF301", "PGF302", "PGF303", "PGF401"}
+    # ci is what a config repository gates on: every validity, durability and security *error*,
+    # and nothing that needs host facts or a desired state to judge (a repository has neither)
+    ci = {c.code for c in select_checks(["ci"], None)}
+    gating = {c.code for c in checks.values() if c.severity == "error" and c.category in ("validity", "durability", "security")}
+    assert gating <= ci, sorted(gating - ci)
+    assert not ci & {c.code for c in checks.values() if c.category == "drift"} and not ci & {"PGF301", "PGF303"}
 
 
-def test_rules_catalogue_and_one_rule(tmp_path: Path) -> None:
-    result = run("rules")
+def test_rules_catalogue_and_one_rule(tmp_path: Path, invoke) -> None:
+    result = invoke("rules")
     assert result.exit_code == 0
     for code in load_checks():
         assert code in result.output
     assert "cis:" in result.output and "performance:" in result.output
-    one = run("rules", "PGF207")
+    one = invoke("rules", "PGF207")
     assert one.exit_code == 0 and "hba-shadowed-line" in one.output and "## Why is this bad?" in one.output
     assert "sets: security, cis, ci" in one.output
-    assert run("rules", "PGF999").exit_code == 2
+    assert invoke("rules", "PGF999").exit_code == 2
 
 
 # -- suppression and baseline ------------------------------------------------------------------
 
-def test_inline_suppression_on_the_line_or_the_line_before(tmp_path: Path) -> None:
+def test_inline_suppression_on_the_line_or_the_line_before(tmp_path: Path, invoke, write) -> None:
     d = write(tmp_path, {
         "postgresql.conf": "fsync = off  # pgforge: ignore[PGF101]\n"
                            "# pgforge: ignore[PGF102,PGF104]\nfull_page_writes = off\n"
                            "autovacuum = off  # pgforge: ignore[PGF999]\n",
         "pgbouncer.ini": "[pgbouncer]\n; pgforge: ignore\nauth_type = any\n",
     })
-    result = run("check", d, "-V", "17", "--format", "json")
+    result = invoke("check", d, "-V", "17", "--format", "json")
     data = json.loads(result.stdout)
     assert [(f["code"], f["line"]) for f in data["findings"]] == [("PGF104", 4)]
     assert data["summary"]["suppressed"] == 3
 
 
-def test_baseline_accepts_old_findings_and_catches_new(tmp_path: Path) -> None:
+def test_baseline_accepts_old_findings_and_catches_new(tmp_path: Path, invoke, write) -> None:
     d = write(tmp_path / "conf", {"postgresql.conf": BAD_CONF})
     baseline = tmp_path / "baseline.json"
-    wrote = run("check", d, "-V", "17", "--write-baseline", baseline)
+    wrote = invoke("check", d, "-V", "17", "--write-baseline", baseline)
     assert wrote.exit_code == 0 and baseline.is_file()
-    again = run("check", d, "-V", "17", "--baseline", baseline, "--format", "json")
+    again = invoke("check", d, "-V", "17", "--baseline", baseline, "--format", "json")
     assert again.exit_code == 0 and json.loads(again.stdout)["summary"]["baselined"] == 2
     # lines move: a blank line on top keeps the old findings accepted
     (d / "postgresql.conf").write_text("\n" + BAD_CONF + "full_page_writes = off\n")
-    moved = run("check", d, "-V", "17", "--baseline", baseline, "--format", "json")
+    moved = invoke("check", d, "-V", "17", "--baseline", baseline, "--format", "json")
     assert moved.exit_code == 1 and codes(moved) == ["PGF102"]
     baseline.write_text("{not json")
-    assert run("check", d, "--baseline", baseline).exit_code == 2
-    assert run("check", d, "--baseline", tmp_path / "missing.json").exit_code == 2
+    assert invoke("check", d, "--baseline", baseline).exit_code == 2
+    assert invoke("check", d, "--baseline", tmp_path / "missing.json").exit_code == 2
 
 
 # -- output formats ------------------------------------------------------------------------------
 
-def test_text_json_and_github_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_json_and_github_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, invoke, write) -> None:
     d = write(tmp_path, {"postgresql.conf": "fsync = off\n", "pg_hba.conf": "host all all 0.0.0.0/0 trust\n"})
     monkeypatch.chdir(tmp_path)
-    text = run("check", ".", "-V", "17").stdout
+    text = invoke("check", ".", "-V", "17").stdout
     assert re.search(r"postgresql\.conf:1:9: PGF101 \[error\] fsync is off", text)
     assert text.rstrip().endswith("0 info") and "finding(s) in 1 target(s)" in text
-    data = json.loads(run("check", ".", "-V", "17", "--format", "json").stdout)
+    data = json.loads(invoke("check", ".", "-V", "17", "--format", "json").stdout)
     first = data["findings"][0]
     assert set(first) == {"code", "name", "severity", "category", "message", "path", "line", "column", "fix"}
-    gh = run("check", ".", "-V", "17", "--format", "github").stdout.splitlines()
+    gh = invoke("check", ".", "-V", "17", "--format", "github").stdout.splitlines()
     assert "::error file=pg_hba.conf,line=1,col=24,title=PGF201 hba-trust::TRUST ON A TCP LINE" in "\n".join(gh)
     assert gh[-1].startswith("pgforge check: ")
     assert all(ln.startswith(("::error ", "::warning ", "::notice ")) for ln in gh[:-1])
@@ -161,28 +143,28 @@ def test_github_escaping() -> None:
 
 # -- what a directory means -----------------------------------------------------------------------
 
-def test_a_generated_bundle_is_one_target_with_its_pgbouncer_dir(tmp_path: Path) -> None:
+def test_a_generated_bundle_is_one_target_with_its_pgbouncer_dir(tmp_path: Path, invoke) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text("memory: 8GB\ncpus: 4\npg_version: 17\n"
                     "pgbouncer: {enabled: true, databases: [app], client_connections: 100}\n"
                     "access: [{type: hostssl, database: app, user: app, address: 10.0.1.0/24}]\n")
     out = tmp_path / "bundle"
-    assert run("generate", "--spec", spec, "-o", out).exit_code == 0
+    assert invoke("generate", "--spec", spec, "-o", out).exit_code == 0
     assert (out / "pgbouncer" / "pgbouncer.service.d" / "limits.conf").is_file()  # a systemd drop-in: not a conf
     groups = plan_groups([out])
     assert len(groups) == 1 and {f.path.name for f in groups[0]} >= {"postgresql.conf", "pg_hba.conf", "pgbouncer.ini"}
-    result = run("check", out, "--format", "json")
+    result = invoke("check", out, "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["summary"] == {
         "targets": 1, "findings": 0, "suppressed": 0, "baselined": 0}
 
 
-def test_a_directory_of_many_configs_is_many_targets(tmp_path: Path) -> None:
+def test_a_directory_of_many_configs_is_many_targets(tmp_path: Path, invoke, write) -> None:
     write(tmp_path, {"a_postgresql.conf": "fsync = off\n", "b_postgresql.conf": "work_mem = 4MB\n"})
-    data = json.loads(run("check", tmp_path, "--format", "json").stdout)
+    data = json.loads(invoke("check", tmp_path, "--format", "json").stdout)
     assert data["summary"]["targets"] == 2
 
 
-def test_parallel_fleet_path_matches_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_fleet_path_matches_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write) -> None:
     import pgforge.audit.runner as runner
 
     for i in range(24):
@@ -198,7 +180,7 @@ def test_parallel_fleet_path_matches_serial(tmp_path: Path, monkeypatch: pytest.
     assert len(serial.findings) == 8 * 2 + 6 * 2  # 8 hosts x (fsync, sync commit) + 6 x (trust, all-all)
 
 
-def test_console_script_registers_check(tmp_path: Path) -> None:
+def test_console_script_registers_check(tmp_path: Path, write) -> None:
     write(tmp_path, {"postgresql.conf": "fsync = off\n"})
     proc = subprocess.run([sys.executable, "-m", "pgforge", "check", str(tmp_path), "-V", "17", "--format", "json"],
                           capture_output=True, text=True, check=False)

@@ -16,7 +16,6 @@ import pytest
 
 from pgforge.budget import BUDGET_FRACTION
 from pgforge.catalog import load_catalog
-from pgforge.errors import UserError
 from pgforge.explain import budget_chart, explain_all, explain_rule
 from pgforge.rules import REGISTRY
 from pgforge.spec import SUPPORTED_MAJORS, HostSpec, Storage, Workload
@@ -337,17 +336,16 @@ def test_bug_24tb_effective_cache_size() -> None:
 def test_bug_smallest_accepted_host_tunes(workload: str) -> None:
     from pydantic import ValidationError
 
-    try:
-        spec = HostSpec(memory=256 * MB, cpus=1, workload=workload)
-    except ValidationError:
-        return  # also a fix: the spec's minimum raised to what tune() can serve
-    t = tune(spec)
+    # 256MB is the spec's floor: accepted, and tuned within the budget; one byte less is refused
+    t = tune(HostSpec(memory=256 * MB, cpus=1, workload=workload))
     assert budget_total(t) <= BUDGET_FRACTION * 256 * MB
+    with pytest.raises(ValidationError, match="at least 256MB"):
+        HostSpec(memory=256 * MB - 1, cpus=1, workload=workload)
 
 
 def test_bug_tiny_wal_disk() -> None:
     from pydantic import ValidationError
 
-    with pytest.raises((UserError, ValidationError)) as info:  # a WAL disk too small to hold the minimum
+    with pytest.raises(ValidationError) as info:  # a WAL disk too small to hold the minimum
         t_for(wal_disk="200MB")
-    assert "wal_disk" in str(info.value) or "WAL volume" in str(info.value)
+    assert "wal_disk" in str(info.value) and "WAL volume under 1GB" in str(info.value)
