@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BUDGET_FRACTION = 0.9
+#: The fraction as every message, comment and chart prints it ("90%"): text follows the constant.
+BUDGET_PERCENT = f"{BUDGET_FRACTION:.0%}"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgforge.budget import Budget
+from pgforge.budget import BUDGET_PERCENT, Budget
 from pgforge.rules import REGISTRY
 from pgforge.spec import HostSpec
 from pgforge.units import format_bytes_human as h
@@ -93,7 +93,7 @@ def budget_chart(b: Budget, width: int = 50) -> str:
     label_w = max(len(r[0]) for r in rows)
     scale = width / b.ram
     limit_col = int(b.limit * scale)
-    lines = [f"Memory budget, worst case, for {h(b.ram)} of RAM (limit 90% = {h(b.limit)})", ""]
+    lines = [f"Memory budget, worst case, for {h(b.ram)} of RAM (limit {BUDGET_PERCENT} = {h(b.limit)})", ""]
     offset = 0.0
     for label, size, char in rows:
         start = int(round(offset * scale))
@@ -102,7 +102,7 @@ def budget_chart(b: Budget, width: int = 50) -> str:
         lines.append(f"{label:<{label_w}}  {h(size):>9}  {size / b.ram:4.0%}  |{bar:<{width}}|")
         if char != ".":
             offset += size
-    lines.append(f"{'':<{label_w}}  {'':>9}  {'':>4}   {' ' * limit_col}^ 90%")
+    lines.append(f"{'':<{label_w}}  {'':>9}  {'':>4}   {' ' * limit_col}^ {BUDGET_PERCENT}")
     status = "fits" if b.fits else "OVERCOMMITTED"
     lines.append("")
     lines.append(f"PostgreSQL at worst: {h(b.total)} ({b.total / b.ram:.0%} of RAM), {status}.")

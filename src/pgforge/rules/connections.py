@@ -3,6 +3,7 @@ and password_encryption."""
 
 from __future__ import annotations
 
+from pgforge.budget import BUDGET_PERCENT
 from pgforge.errors import UserError
 from pgforge.rules.base import PG_DOCS_CONNECTIONS, PGTUNE, Kind, Recommendation, Source, rule
 from pgforge.rules.context import Context
@@ -10,7 +11,7 @@ from pgforge.rules.memory import connection_memory
 from pgforge.units import format_bytes_human as h
 
 MIN_CONNECTIONS = 10
-BUDGET_SOURCE = Source("pgforge memory budget: shared_buffers + connections x work_mem + autovacuum + maintenance <= 90% RAM (src/pgforge/budget.py)")
+BUDGET_SOURCE = Source(f"pgforge memory budget: shared_buffers + connections x work_mem + autovacuum + maintenance <= {BUDGET_PERCENT} RAM (src/pgforge/budget.py)")
 
 
 def direct_connection_limit(cpus: int) -> int:
@@ -61,7 +62,7 @@ def max_connections(ctx: Context) -> Recommendation:
                      f"enable pgbouncer in the spec (pgbouncer: {{enabled: true, databases: [...]}}) to serve {requested} clients")
     if value > fits:
         why = f"lowered from {requested} to {fits}: {value} x work_mem {h(wm)} would overcommit the {h(available)} the budget leaves"
-        notes = [f"max_connections lowered from {requested} to {fits} to keep the memory budget within 90% of RAM; "
+        notes = [f"max_connections lowered from {requested} to {fits} to keep the memory budget within {BUDGET_PERCENT} of RAM; "
                  f"put PgBouncer in front (pgbouncer: {{enabled: true, databases: [...]}}) to serve {requested} clients"]
         value, source = int(fits), BUDGET_SOURCE
     if not why:

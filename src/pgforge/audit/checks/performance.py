@@ -12,7 +12,7 @@ from typing import Iterable
 from pgforge.audit.model import Hit, check
 from pgforge.audit.target import Target
 from pgforge.audit.values import BadValue, rule_value
-from pgforge.budget import budget_from_values
+from pgforge.budget import BUDGET_PERCENT, budget_from_values
 from pgforge.rules import REGISTRY
 from pgforge.units import format_bytes_human as h
 
@@ -137,7 +137,7 @@ def memory_overcommit(t: Target) -> Iterable[Hit]:
     if b.fits:
         return
     culprit = t.get("work_mem") or t.get("max_connections") or t.get("shared_buffers") or t.anchor()
-    yield Hit(culprit, f"worst-case memory {h(b.total)} exceeds 90% of {h(b.ram)} RAM: shared_buffers {h(b.shared_buffers)}"
+    yield Hit(culprit, f"worst-case memory {h(b.total)} exceeds {BUDGET_PERCENT} of {h(b.ram)} RAM: shared_buffers {h(b.shared_buffers)}"
               f" + {b.max_connections} connections x work_mem {h(b.work_mem)} + autovacuum {h(b.autovacuum_total)}"
               f" + maintenance_work_mem {h(b.maintenance_work_mem)}",
               "lower work_mem or max_connections (PgBouncer in front), see `pgforge explain --budget`")
