@@ -14,14 +14,12 @@ The restore_command of the kit and the archive_command in postgresql.conf both c
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from pgforge import __version__
+from pgforge.render.escape import Escaped, conf_string, json_text
 from pgforge.render.templates import render
-from pgforge.render.values import conf_text
-from pgforge.rules.base import Kind
 from pgforge.sections.archive import ArchiveSpec, S3Target
 from pgforge.spec import HostSpec
 from pgforge.tuning import Tuning
@@ -58,8 +56,18 @@ def store_context(local_dir: str | None, s3: S3Target | None, sub: str = "", *, 
         return {"kind": kind, "root": root, "describe": f"{root}/", "need": wanted}
     key = s3.key(sub) if sub else s3.key()
     base = f"{key}/" if key else ""
-    return {"kind": kind, "cli": s3.cli(), "bucket": s3.bucket, "base": base, "describe": f"s3://{s3.bucket}/{base}",
+    return {"kind": kind, "cli": s3_cli_words(s3), "bucket": s3.bucket, "base": base, "describe": f"s3://{s3.bucket}/{base}",
             "need": wanted}
+
+
+def s3_cli_words(s3: S3Target) -> list[str]:
+    """The aws CLI and this target's global options as separate words (the templates quote each)."""
+    words = [s3.aws_cli]
+    if s3.endpoint_url:
+        words += ["--endpoint-url", s3.endpoint_url]
+    if s3.region:
+        words += ["--region", s3.region]
+    return words
 
 
 def common_context(spec: HostSpec) -> dict[str, Any]:
@@ -75,7 +83,7 @@ def common_context(spec: HostSpec) -> dict[str, Any]:
 
 def restore_conf_line(archive: ArchiveSpec) -> str:
     """``restore_command = '...'`` exactly as postgresql.auto.conf must hold it."""
-    return f"restore_command = {conf_text(Kind.string, archive.restore_command())}"
+    return Escaped(f"restore_command = {conf_string(archive.restore_command())}")
 
 
 def _walg_json(archive: ArchiveSpec, spec: HostSpec) -> str:
@@ -87,7 +95,7 @@ def _walg_json(archive: ArchiveSpec, spec: HostSpec) -> str:
     if archive.s3.endpoint_url:
         conf["AWS_ENDPOINT"] = archive.s3.endpoint_url
         conf["AWS_S3_FORCE_PATH_STYLE"] = "true"
-    return json.dumps(conf, indent=2)
+    return json_text(conf, indent=2)
 
 
 def _pgbackrest_endpoint(archive: ArchiveSpec) -> tuple[str, int | None]:
@@ -106,6 +114,8 @@ def files(t: Tuning) -> list[OutFile]:
     ctx = common_context(spec)
     ctx["archive"] = archive
     ctx["restore_line"] = restore_conf_line(archive)
+    ctx["s3_cli"] = s3_cli_words(archive.s3) if archive.s3 else []
+    ctx["pgbackrest_opts"] = [f"--config={archive.pgbackrest_config}", f"--stanza={archive.stanza}"]
     out: list[OutFile] = []
     where = archive.scripts_dir
     if archive.target in ("local", "s3"):

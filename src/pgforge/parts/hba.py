@@ -20,6 +20,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 
 from pgforge import __version__
+from pgforge.render.escape import Escaped, hba_keyword, hba_list, hba_option, hba_token
 from pgforge.render.templates import render
 from pgforge.rules.ssl import CA_FILE, CERT_FILE, KEY_FILE
 from pgforge.sections.access import HOST_TYPES, AccessRule
@@ -52,11 +53,13 @@ class HbaLine:
     def users(self) -> list[str]:
         return self.user.split(",")
 
-    def text(self) -> str:
-        opts = " ".join(f'{k}="{v}"' if " " in v else f"{k}={v}" for k, v in self.options)
-        cols = [self.type.ljust(7), self.database.ljust(15), self.user.ljust(15), (self.address or "").ljust(23),
-                (self.method + (" " + opts if opts else ""))]
-        return " ".join(cols).rstrip()
+    def text(self) -> Escaped:
+        """The record as one pg_hba.conf line, every field escaped (render/escape.py)."""
+        opts = " ".join(hba_option(k, v) for k, v in self.options)
+        address = hba_token(self.address) if self.address is not None else ""
+        cols = [hba_keyword(self.type).ljust(7), hba_list(self.database).ljust(15), hba_list(self.user).ljust(15),
+                address.ljust(23), (hba_keyword(self.method) + (" " + opts if opts else ""))]
+        return Escaped(" ".join(cols).rstrip())
 
 
 @dataclass

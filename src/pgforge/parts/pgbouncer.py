@@ -16,6 +16,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from pgforge import __version__, pooling
+from pgforge.render.escape import Escaped, pgbouncer_connstr, pgbouncer_key
 from pgforge.render.templates import render
 from pgforge.rules.context import Context
 from pgforge.tuning import Tuning
@@ -176,17 +177,15 @@ def _entries(t: Tuning, plan: pooling.PoolPlan) -> list[tuple[str, list[Entry]]]
             Entry("client_tls_key_file", pgb.tls_key_file, "its private key (mode 0600, owned by the postgres user)"),
             Entry("client_tls_protocols", "secure", "TLS 1.2 and 1.3 only"),
         ]))
-    groups = [(title, [e for e in entries if e.value != ""]) for title, entries in groups]
-    for _, entries in groups:
-        for e in entries:
-            if "\n" in e.value or "\n" in e.why:
-                raise AssertionError(f"pgbouncer.ini entry {e.key} spans lines")  # pragma: no cover
-    return groups
+    # Values are escaped (refused when they cannot be written) by the template's pgbouncer_value filter.
+    return [(title, [e for e in entries if e.value != ""]) for title, entries in groups]
 
 
 def _database_lines(t: Tuning) -> list[str]:
     pgb = t.spec.pgbouncer
-    return [f"{db} = host={pgb.server_host} port={t.spec.port} dbname={db}" for db in pgb.databases]
+    return [Escaped(f"{pgbouncer_key(db)} = "
+                    + pgbouncer_connstr([("host", pgb.server_host), ("port", t.spec.port), ("dbname", db)]))
+            for db in pgb.databases]
 
 
 def expected_users(t: Tuning) -> list[str]:

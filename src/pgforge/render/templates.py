@@ -1,4 +1,7 @@
-"""The Jinja2 environment. Templates hold layout and comments; every value comes from the rules."""
+"""The Jinja2 environment. Templates hold layout and comments; every value comes from the rules.
+
+Every value a template writes goes through one of the escape filters of render/escape.py (one per
+output grammar); the ``finalize`` hook refuses any other expression that would span lines."""
 
 from __future__ import annotations
 
@@ -6,22 +9,25 @@ from functools import cache
 from typing import Any
 
 
-def _sql_literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _sql_value(setting: Any) -> str:
     from pgforge.catalog import LIST_SETTINGS
+    from pgforge.render.escape import Escaped, sql_literal
 
     if setting.name in LIST_SETTINGS:
-        return ", ".join(_sql_literal(part.strip()) for part in setting.display.split(","))
-    return _sql_literal(setting.display)
+        return Escaped(", ".join(sql_literal(part.strip()) for part in setting.display.split(",")))
+    return sql_literal(setting.display)
 
 
-def _sql_ident(name: str) -> str:
-    # Dotted extension settings are two identifiers; plain names are already safe identifiers.
-    return ".".join(part if part.isidentifier() and part.islower() else '"' + part.replace('"', '""') + '"'
-                    for part in name.split("."))
+def _finalize(value: Any) -> Any:
+    """Belt and braces for render/escape.py: an expression whose text holds a line break or a NUL
+    and did not go through an escape filter is refused, so a value can never start a line."""
+    if isinstance(value, str):
+        from pgforge.render.escape import Escaped, EscapeError, has_line_break
+
+        if not isinstance(value, Escaped) and has_line_break(value):
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            raise EscapeError(f"{shown!r} would span lines in a generated file", "output")
+    return value
 
 
 def _bytecode_cache(jinja2):
@@ -51,9 +57,11 @@ def environment():
         keep_trailing_newline=True,
         trim_blocks=True,
         autoescape=False,
+        finalize=_finalize,
     )
-    env.filters["sql_literal"] = _sql_literal
-    env.filters["sql_ident"] = _sql_ident
+    from pgforge.render.escape import FILTERS
+
+    env.filters.update(FILTERS)
     env.filters["sql_value"] = _sql_value
     return env
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pgforge.rules.base import Kind
@@ -10,9 +11,14 @@ from pgforge.units import format_bytes_pg, format_ms_pg
 
 def conf_text(kind: Kind, value: Any) -> str:
     """The value as written after ``name =`` in postgresql.conf (strings quoted, units exact)."""
+    from pgforge.render.escape import conf_string
+
     if kind is Kind.string:
-        return "'" + str(value).replace("'", "''") + "'"
-    return display(kind, value)
+        return conf_string(value)
+    text = display(kind, value)
+    if re.fullmatch(r"[A-Za-z0-9_.+-]+", text):
+        return text
+    return conf_string(text)  # not a bare number or word: quoted, so it cannot end the line early
 
 
 def display(kind: Kind, value: Any) -> str:
