@@ -101,16 +101,16 @@ def test_force_backs_up_each_replaced_file_with_its_old_mode(tmp_path: Path) -> 
 def test_failure_creating_the_second_temp_file_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_bundle(tmp_path, files3()[:1])  # an existing postgresql.conf that must survive
     before = tree(tmp_path)
-    real_mkstemp = writer.tempfile.mkstemp
+    real_create = writer._create_temp
     calls = []
 
-    def failing_mkstemp(*args, **kwargs):
+    def failing_create(*args, **kwargs):
         calls.append(args)
         if len(calls) == 2:
             raise OSError(errno.EACCES, "Permission denied")
-        return real_mkstemp(*args, **kwargs)
+        return real_create(*args, **kwargs)
 
-    monkeypatch.setattr(writer.tempfile, "mkstemp", failing_mkstemp)
+    monkeypatch.setattr(writer, "_create_temp", failing_create)
     changed = [OutFile(f.path, f.content + "# v2\n", f.mode) for f in files3()]
     with pytest.raises(UserError, match="cannot write"):
         write_bundle(tmp_path, changed, force=True)
@@ -156,14 +156,15 @@ def test_failure_while_renaming_does_not_lose_the_old_file(tmp_path: Path, monke
     write_bundle(tmp_path, files3()[:1])
     old = (tmp_path / "postgresql.conf").read_bytes()
 
-    def failing_replace(src, dst):
+    def failing_replace(src, dst, **kwargs):
         raise OSError(errno.EIO, "I/O error")
 
     monkeypatch.setattr(writer.os, "replace", failing_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="nothing was changed"):
         write_bundle(tmp_path, [OutFile("postgresql.conf", "x = 1\n")], force=True)
     monkeypatch.undo()
     assert (tmp_path / "postgresql.conf").read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["postgresql.conf"], "no backup, no temp file left"
 
 
 def test_bad_targets_are_user_errors(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def generate(
     name: NameOpt = None,
     auto: AutoOpt = False,
     data_dir: DataDirOpt = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the bundle into this directory.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the bundle into this directory.")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="conf | sql (ALTER SYSTEM) | json | yaml (Patroni/CNPG).")] = OutFormat.conf,
     force: Annotated[bool, typer.Option("--force", help="Replace existing files (each is backed up first).")] = False,
     inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Ansible inventory: one bundle per host under -o DIR.")] = None,
@@ -115,6 +115,10 @@ def generate(
     """Compute the settings for a host and write them (stdout, or a bundle with -o)."""
     from pgforge.errors import UserError
 
+    if output is not None and not output.strip():
+        # Path("") is ".": an empty -o (an unset variable in a script) must not mean this directory.
+        _fail(UserError("is empty; name the directory to write into (-o . for the current one)", "-o/--output"))
+    output = Path(output) if output is not None else None
     if inventory is not None:
         from pgforge.fleet import run_cli
 
@@ -153,6 +157,8 @@ def generate(
         typer.echo(f"unchanged {p}", err=True)
     for p in result.backups:
         typer.echo(f"backed up the previous file as {p}", err=True)
+    for p, was, now in result.tightened:
+        typer.echo(f"tightened the mode of unchanged {p} from {was:04o} to {now:04o} (the bundle's)", err=True)
     restart = [s.name for s in tuning.settings if s.apply_action == "restart"]
     typer.echo(f"{len(tuning.settings)} settings; a restart is needed for: {', '.join(restart)}", err=True)
 

@@ -312,7 +312,7 @@ def build_host(host: str, data: dict[str, Any], out_dir: Path, *, force: bool, f
         spec = build_spec(extra=merged)
         t = tune(spec)
         files = build_bundle(t, formats=formats)
-        written = write_host(out_dir / host, files, force=force)
+        written = write_host(out_dir, host, files, force=force)
     except UserError as exc:
         return HostResult(host, "failed", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - one host's bug must not stop the fleet
@@ -324,46 +324,15 @@ def build_host(host: str, data: dict[str, Any], out_dir: Path, *, force: bool, f
                       files=len(files), warnings=len(t.warnings))
 
 
-def write_host(root: Path, files, *, force: bool) -> int:
-    """Write one host's bundle like :func:`pgforge.writer.write_bundle`, minus the per-file fsync.
+def write_host(out_dir: Path, host: str, files, *, force: bool) -> int:
+    """Write one host's bundle into ``out_dir/host`` with :func:`pgforge.writer.write_bundle` (no
+    links followed below ``out_dir``, all or nothing per host, no clobbering without ``force``),
+    minus the per-file fsync: :func:`sync_tree` flushes the whole fleet once at the end, which is
+    what keeps 10,000 hosts fast. A crash before that sync can leave renamed files whose data is not
+    on disk yet; a rerun regenerates them. Returns the number of files written."""
+    from pgforge.writer import write_bundle
 
-    Same rules: nothing is touched when a differing file exists without ``force``; identical
-    files are left alone; a replaced file is kept as ``NAME.bak-STAMP``; each file appears by an
-    atomic rename. The fsync of each file (the bulk of the cost for thousands of hosts) is
-    replaced by one :func:`sync_tree` when the whole fleet is written. Returns files written.
-    """
-    from pgforge.writer import _backup_name
-
-    targets = [(root / f.path, f, f.content.encode()) for f in files]
-    existing = {}
-    for path, _f, data in targets:
-        try:
-            existing[path] = path.read_bytes()
-        except FileNotFoundError:
-            continue
-        except IsADirectoryError:
-            raise UserError("is a directory, cannot write a file there", str(path)) from None
-        if existing[path] != data and not force:
-            raise UserError("would overwrite an existing file; pass --force to replace it (it is backed up first)",
-                            str(path))
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    count = 0
-    for path, f, data in targets:
-        if existing.get(path) == data:
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.pgforge-tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, f.mode)
-        try:
-            os.fchmod(fd, f.mode)
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        if path in existing:
-            os.link(path, _backup_name(path, stamp))
-        os.replace(tmp, path)
-        count += 1
-    return count
+    return len(write_bundle(out_dir, files, under=host, force=force, sync=False).written)
 
 
 def sync_tree(path: Path) -> None:
