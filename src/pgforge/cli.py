@@ -222,19 +222,9 @@ def detect(
     if fmt is DetectFormat.json:
         sys.stdout.write(json.dumps(det.to_dict(), indent=2) + "\n")
         return
-    from pgforge.units import format_bytes_pg
+    from pgforge.render.formats import render_detected_yaml
 
-    lines = ["# Detected by pgforge on this host; edit and pass back with --spec."]
-    lines += [f"# {n.field}: {n.message}" for n in det.notes]
-    lines += [f"# {f}: not detected ({why}); pgforge's default applies" for f, why in det.undetected.items()]
-    for key in ("memory", "cpus", "storage", "pg_version"):
-        if key in det.values:
-            value = det.values[key]
-            lines.append(f"{key}: {format_bytes_pg(value // 1024 * 1024) if key == 'memory' else value}")
-    build = det.values.get("pg_build")
-    if isinstance(build, dict) and build:
-        lines.append("pg_build: {" + ", ".join(f"{k}: {str(v).lower()}" for k, v in build.items()) + "}")
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write(render_detected_yaml(det.values, [(n.field, n.message) for n in det.notes], det.undetected))
 
 
 @profiles_app.command("list")

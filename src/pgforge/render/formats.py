@@ -7,6 +7,7 @@ from itertools import groupby
 from typing import Any
 
 from pgforge import __version__
+from pgforge.render.escape import comment_text, yaml_scalar
 from pgforge.tuning import Tuning
 from pgforge.units import format_bytes_human as h
 
@@ -83,7 +84,7 @@ def render_yaml(t: Tuning) -> str:
     Values are strings, as CloudNativePG requires. Hand-written rather than through a YAML library
     to keep the comments and to quote every value the same way.
     """
-    lines = [
+    lines = [  # every part of this comment is a number or an enum value
         f"# pgforge {__version__}: PostgreSQL {t.spec.pg_version} parameters for {h(t.spec.memory)} RAM, "
         f"{t.spec.cpus} CPUs, {t.spec.storage.value}, {t.spec.workload.value}",
         "# Patroni: place under bootstrap.dcs (or PATCH /config); CloudNativePG: under spec.",
@@ -91,7 +92,37 @@ def render_yaml(t: Tuning) -> str:
         "  parameters:",
     ]
     for s in t.settings:
-        lines.append(f"    {s.name}: {json.dumps(s.display)}")
+        lines.append(f"    {s.name}: {yaml_scalar(s.display)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_detected_yaml(values: dict[str, Any], notes: list[tuple[str, str]], undetected: dict[str, str]) -> str:
+    """``pgforge detect`` as a spec file: what was found as keys, what was not as comments.
+
+    Values and notes come from the host (a data directory path, a mount, a version string), so
+    comments go through comment_text and every string value is a quoted YAML scalar."""
+    from pgforge.units import format_bytes_pg
+
+    lines = ["# Detected by pgforge on this host; edit and pass back with --spec."]
+    lines += [f"# {comment_text(field)}: {comment_text(message)}" for field, message in notes]
+    lines += [f"# {comment_text(f)}: not detected ({comment_text(why)}); pgforge's default applies"
+              for f, why in undetected.items()]
+    for key in ("memory", "cpus", "storage", "pg_version"):
+        if key in values:
+            value = values[key]
+            if key == "memory":
+                lines.append(f"{key}: {format_bytes_pg(int(value) // 1024 * 1024)}")
+            elif isinstance(value, int) and not isinstance(value, bool):
+                lines.append(f"{key}: {value}")
+            elif isinstance(value, str) and value in ("ssd", "nvme", "hdd", "san"):
+                lines.append(f"{key}: {value}")  # the Storage words: plain YAML strings
+            else:
+                lines.append(f"{key}: {yaml_scalar(value)}")
+    build = values.get("pg_build")
+    if isinstance(build, dict) and build:
+        lines.append("pg_build: {" + ", ".join(f"{yaml_scalar(k) if not str(k).isidentifier() else k}: "
+                                               f"{'true' if v is True else 'false' if v is False else 'null'}"
+                                               for k, v in build.items()) + "}")
     return "\n".join(lines) + "\n"
 
 
