@@ -49,13 +49,14 @@ def register(app: typer.Typer) -> None:
         fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding reaches this severity.")] = FailOn.error,
         baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Ignore findings listed in this baseline file.")] = None,
         write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", help="Write the current findings as a baseline and exit 0.")] = None,
+        force: Annotated[bool, typer.Option("--force", help="With --write-baseline: replace an existing baseline file (backed up first).")] = False,
     ) -> None:
         """Audit configuration files or a live server: validity, durability, security, performance, drift."""
         from pgforge.errors import UserError
 
         try:
             code = _run(paths or [], pg_version, against, profile, auto, memory, cpus, storage, workload, dsn, fmt.value,
-                        _split(select), _split(ignore), fail_on.value, baseline, write_baseline)
+                        _split(select), _split(ignore), fail_on.value, baseline, write_baseline, force=force)
         except UserError as exc:
             typer.echo(f"pgforge: error: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -120,7 +121,7 @@ def _prepare_target(t, against, profile, auto, memory, cpus, storage, workload, 
 
 
 def _run(paths, pg_version, against, profile, auto, memory, cpus, storage, workload, dsn, fmt, select, ignore,
-         fail_on, baseline, write_baseline) -> int:
+         fail_on, baseline, write_baseline, force: bool = False) -> int:
     from functools import partial
 
     from pgforge.audit import report
@@ -148,11 +149,16 @@ def _run(paths, pg_version, against, profile, auto, memory, cpus, storage, workl
         groups = plan_groups(list(paths), explicit_group=explicit)
         outcome = audit_groups(groups, checks, major=pg_version, prepare=prepare, baseline=accepted)
     if write_baseline:
-        from pgforge.writer import OutFile, write_bundle
+        # Through the one writer: an existing file is replaced only with --force (and backed up,
+        # keeping its mode), a device, directory or link at the name is refused, nothing half-written.
+        from pgforge.writer import write_file
 
         path = Path(write_baseline)
-        write_bundle(path.parent, [OutFile(path.name, baseline_text(outcome.findings))], force=True)
-        typer.echo(f"wrote a baseline of {len(outcome.findings)} finding(s) to {path}", err=True)
+        result = write_file(path, baseline_text(outcome.findings), mode=0o644, keep_mode=True, force=force)
+        verb = "kept the identical baseline" if result.unchanged else "wrote a baseline"
+        typer.echo(f"{verb} of {len(outcome.findings)} finding(s) to {path}", err=True)
+        for p in result.backups:
+            typer.echo(f"backed up the previous baseline as {p}", err=True)
         return 0
     sys.stdout.write(report.render(fmt, outcome, checks))
     return exit_status(outcome.findings, fail_on)
