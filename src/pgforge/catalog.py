@@ -70,7 +70,7 @@ class Guc:
 
     def to_base(self, text: str) -> float:
         """A postgresql.conf numeric value in this GUC's base unit (raises UnitError)."""
-        return parse_pg_quantity(text, self.unit)
+        return parse_pg_quantity(text, self.unit, self.vartype)
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,10 @@ class Catalog:
             try:
                 value = guc.to_base(text)
             except UnitError as exc:
+                if "integer range" in str(exc) and guc.max is not None and guc.min is not None:  # name the bound
+                    low = text.lstrip(" \t\n\v\f\r").startswith("-")
+                    return f"{exc}: {'below the minimum' if low else 'above the maximum'} " \
+                           f"{_fmt_bound(guc, guc.min if low else guc.max)}"
                 return str(exc)
             if guc.vartype == "integer":
                 value = float(round(value))

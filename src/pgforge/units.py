@@ -124,30 +124,18 @@ def clean_bytes(nbytes: float, *, minimum: int = KB) -> int:
     return max(minimum, round_down_to(n, step))
 
 
-_PG_NUM_UNIT_RE = re.compile(r"^\s*([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|0[xX][0-9a-fA-F]+)\s*([A-Za-z]*)\s*$")
-
-
-def parse_pg_quantity(text: str, base_unit: str | None) -> float:
+def parse_pg_quantity(text: str, base_unit: str | None, vartype: str = "real") -> float:
     """Read a postgresql.conf integer/real value into the GUC's base unit, as the server would.
 
-    ``base_unit`` is ``pg_settings.unit`` (``8kB``, ``kB``, ``MB``, ``ms``, ``s``, ``min``, or None).
-    A bare number is already in the base unit. Raises UnitError for a unit the server rejects, such as
-    ``1mb`` (case matters) or a memory unit on a time setting.
+    ``base_unit`` is ``pg_settings.unit`` (``8kB``, ``kB``, ``MB``, ``ms``, ``s``, ``min``, or None) and
+    ``vartype`` ``pg_settings.vartype``: an ``integer`` is read with strtol base 0 (``0600`` is octal
+    384, ``0x1F`` is 31), a ``real`` with strtod. A bare number is already in the base unit. Raises
+    UnitError for what the server rejects, such as ``1mb`` (case matters) or a memory unit on a time
+    setting. The reading itself is parsers.values.parse_pg_number, the one copy of guc.c's rules.
     """
-    m = _PG_NUM_UNIT_RE.match(text)
-    if not m:
-        raise UnitError(f"invalid numeric value {text!r}")
-    num_text, unit = m.group(1), m.group(2)
-    number = float(int(num_text, 16)) if num_text.lower().startswith(("0x", "-0x", "+0x")) else float(num_text)
-    if not unit:
-        return number
-    if base_unit in CATALOG_MEMORY_UNITS:
-        if unit not in PG_MEMORY_UNITS:
-            raise UnitError(f"invalid memory unit {unit!r} in {text!r}: valid units are B, kB, MB, GB, TB")
-        return number * PG_MEMORY_UNITS[unit] / CATALOG_MEMORY_UNITS[base_unit]
-    if base_unit in CATALOG_TIME_UNITS_MS:
-        if unit not in PG_TIME_UNITS_MS:
-            raise UnitError(f"invalid time unit {unit!r} in {text!r}: valid units are us, ms, s, min, h, d")
-        return number * PG_TIME_UNITS_MS[unit] / CATALOG_TIME_UNITS_MS[base_unit]
-    raise UnitError(f"{text!r} has a unit but this setting takes a plain number")
+    from pgforge.parsers.values import PgNumberError, parse_pg_number
 
+    try:
+        return parse_pg_number(text, vartype, base_unit)
+    except PgNumberError as exc:
+        raise UnitError(str(exc)) from None

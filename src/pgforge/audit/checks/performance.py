@@ -11,7 +11,7 @@ from typing import Iterable
 
 from pgforge.audit.model import Hit, check
 from pgforge.audit.target import Target
-from pgforge.audit.values import BadValue, rule_value
+from pgforge.audit.values import BadValue, effective_int, rule_value
 from pgforge.budget import BUDGET_PERCENT, budget_from_values
 from pgforge.rules import REGISTRY
 from pgforge.units import format_bytes_human as h
@@ -127,10 +127,7 @@ def memory_overcommit(t: Target) -> Iterable[Hit]:
     for name in ("shared_buffers", "work_mem", "maintenance_work_mem", "autovacuum_work_mem"):
         values[name] = _bytes(t, ctx, name)
     for name in ("max_connections", "autovacuum_max_workers"):
-        try:
-            values[name] = int(float(t.text(name) or 0))
-        except ValueError:
-            values[name] = None
+        values[name] = 0 if t.text(name) is None else effective_int(t, name)  # read as the server reads it
     if any(v is None for v in values.values()):
         return
     b = budget_from_values(t.spec.memory, values)
@@ -170,9 +167,8 @@ def connections_without_pooler(t: Target) -> Iterable[Hit]:
     s = t.get("max_connections")
     if s is None:
         return
-    try:
-        n = int(float(s.value))
-    except ValueError:
+    n = effective_int(t, "max_connections")  # 0x7D0 and 03720 are 2000 too
+    if n is None:
         return
     from pgforge.rules.connections import direct_connection_limit
 
