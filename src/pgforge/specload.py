@@ -7,7 +7,6 @@ leads straight to the typo. Nothing here writes anything.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,81 +23,156 @@ class _Doc:
         self.lines = lines or {}
 
 
-def _yaml_lines(node: Any, prefix: tuple = ()) -> dict[tuple, int]:
-    """Map key paths of a ruamel round-trip document to 1-based line numbers."""
+def _yaml_lines(node: Any, budget: int, prefix: tuple = ()) -> dict[tuple, int]:
+    """Map key paths of a composed YAML node tree to 1-based line numbers.
+
+    Aliases share nodes, so a walk can revisit a node many times: ``budget`` bounds the walk (the
+    data itself is bounded by :func:`pgforge.inputs.check_tree_size` before this runs).
+    """
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
     out: dict[tuple, int] = {}
-    lc = getattr(node, "lc", None)
-    if isinstance(node, dict):
-        for key in node:
-            try:
-                out[prefix + (key,)] = lc.key(key)[0] + 1  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001 - position info is a nicety, never a failure
-                pass
-            out.update(_yaml_lines(node[key], prefix + (key,)))
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            try:
-                out[prefix + (i,)] = lc.item(i)[0] + 1  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001
-                pass
-            out.update(_yaml_lines(item, prefix + (i,)))
+    stack: list[tuple[Any, tuple]] = [(node, prefix)]
+    while stack and budget > 0:
+        current, path = stack.pop()
+        budget -= 1
+        if isinstance(current, MappingNode):
+            for key_node, value_node in current.value:
+                if not isinstance(key_node, ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = path + (key_node.value,)
+                out.setdefault(key, key_node.start_mark.line + 1)
+                stack.append((value_node, key))
+        elif isinstance(current, SequenceNode):
+            for i, item in enumerate(current.value):
+                out.setdefault(path + (i,), item.start_mark.line + 1)
+                stack.append((item, path + (i,)))
     return out
 
 
 def _plain(node: Any) -> Any:
-    """ruamel's CommentedMap/Seq to plain dicts and lists."""
+    """Loaded YAML to plain dicts (string keys) and lists; run after check_tree_size bounded it."""
     if isinstance(node, dict):
         return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
+    if isinstance(node, (list, tuple)):
         return [_plain(v) for v in node]
     return node
 
 
 def parse_text(text: str, origin: str) -> _Doc:
-    """Parse YAML or JSON (YAML 1.2 reads JSON too) into a mapping with the line of every key."""
+    """Parse YAML or JSON (YAML 1.2 reads JSON too) into a mapping with the line of every key.
+
+    The safe loader, not ruamel's round-trip one: round-trip mode keeps comments, and gathering a
+    run of comment lines is quadratic in their number (a 4 MB file of comments took 13 s). The
+    node tree it composes still has every key's line. Aliases are followed but bounded
+    (:data:`pgforge.inputs.MAX_SPEC_NODES`), so a "billion laughs" is refused, not expanded.
+    """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError
 
-    yaml = YAML(typ="rt")
+    from pgforge.inputs import MAX_SPEC_NODES, check_tree_size
+
+    yaml = YAML(typ="safe", pure=True)
     try:
-        node = yaml.load(text)
+        node = yaml.compose(text)
+        data = yaml.constructor.construct_document(node) if node is not None else None
     except MarkedYAMLError as exc:
         if text.lstrip().startswith("{"):
             return _json_doc(text, origin)  # e.g. tabs, which JSON allows and YAML does not
-        mark = exc.problem_mark
+        mark = exc.problem_mark or exc.context_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
-        raise UserError(f"invalid YAML: {exc.problem}", where) from None
+        raise UserError(f"invalid YAML: {exc.problem or exc.context}", where) from None
+    except RecursionError:
+        raise UserError("invalid YAML: nested too deeply", origin) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise UserError(f"invalid YAML: a value cannot be read ({_short(exc)})", origin) from None
     except Exception as exc:  # noqa: BLE001 - ruamel raises several unrelated types
-        raise UserError(f"invalid YAML: {exc}", origin) from None
-    if node is None:
-        node = {}
-    if not isinstance(node, dict):
+        raise UserError(f"invalid YAML: {_short(exc)}", origin) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
         raise UserError("a spec must be a mapping of keys to values", origin)
-    return _Doc(_plain(node), origin, _yaml_lines(node))
+    check_tree_size(data, MAX_SPEC_NODES, origin)
+    return _Doc(_plain(data), origin, _yaml_lines(node, MAX_SPEC_NODES) if node is not None else {})
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _duplicate_line(text: str, key: str) -> int | None:
+    """Line of the second ``"key":`` in the innermost object that repeats it (only on the error path)."""
+    import re
+
+    spans: list[tuple[int, int]] = []
+    decoder = json.JSONDecoder()
+    inner = json.decoder.JSONObject
+
+    def parse_object(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None, _w=None):
+        start = s_and_end[1]
+        result, end = inner(s_and_end, strict, scan_once, object_hook, lambda pairs: pairs, memo)
+        if not spans and len({k for k, _ in result}) != len(result):
+            spans.append((start, end))
+        return dict(result), end
+
+    decoder.parse_object = parse_object  # type: ignore[assignment]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    try:
+        decoder.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if not spans:
+        return None
+    start, end = spans[0]
+    hits = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text[start:end])]
+    if len(hits) < 2:
+        return None
+    return text.count("\n", 0, start + hits[1]) + 1
 
 
 def _json_doc(text: str, origin: str) -> _Doc:
+    from pgforge.inputs import MAX_SPEC_NODES, check_tree_size
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         raise UserError(f"invalid JSON: {exc.msg}", f"{origin}:{exc.lineno}:{exc.colno}") from None
+    except _DuplicateKey as exc:
+        line = _duplicate_line(text, exc.key)
+        raise UserError(f"invalid JSON: duplicate key {exc.key!r}", f"{origin}:{line}" if line else origin) from None
+    except RecursionError:
+        raise UserError("invalid JSON: nested too deeply", origin) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise UserError(f"invalid JSON: a value cannot be read ({_short(exc)})", origin) from None
     if not isinstance(data, dict):
         raise UserError("a spec must be a mapping of keys to values", origin)
+    check_tree_size(data, MAX_SPEC_NODES, origin)
     return _Doc(data, origin)
 
 
 def read_source(path: str) -> _Doc:
-    """Read a spec file (``-`` for stdin)."""
+    """Read a spec file (``-`` for stdin): a regular file of at most 16 MiB, UTF-8 (see pgforge.inputs)."""
+    from pgforge.inputs import read_stdin, read_text
+
     if path == "-":
-        return parse_text(sys.stdin.read(), "<stdin>")
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("no such file", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read: {exc}", path) from None
-    return parse_text(text, path)
+        return parse_text(read_stdin("<stdin>"), "<stdin>")
+    return parse_text(read_text(path), path)
 
 
 def list_profiles() -> list[tuple[str, str]]:
