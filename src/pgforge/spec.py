@@ -9,10 +9,10 @@ fall back to a default.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from pgforge.grammar import ListenAddress, LongLine, ShortLine, TimeZone
 from pgforge.sections.access import AccessRule
 from pgforge.sections.archive import ArchiveSpec
 from pgforge.sections.backup import BackupSpec
@@ -82,9 +82,9 @@ class PgBuild(Section):
 class HostSpec(Section):
     """A PostgreSQL host: hardware, workload, major version, and the bundle's optional sections."""
 
-    # Both end up in comment lines of generated files: a newline would start a live setting there.
-    name: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-    description: str | None = Field(default=None, max_length=2000, pattern=r"^[^\x00-\x09\x0b-\x1f\x7f]+$")
+    # Both end up in comment lines of generated files: a line break would start a live setting there.
+    name: ShortLine | None = None
+    description: LongLine | None = None
     memory: Memory = Field(description="RAM available to PostgreSQL: 16GB, 16GiB, 512MB, 7.5GB or bytes")
     cpus: IntLike = Field(ge=1, le=4096)
     storage: Storage = Storage.ssd
@@ -95,10 +95,10 @@ class HostSpec(Section):
     extensions: list[str] = Field(default_factory=lambda: ["pg_stat_statements"])
     pg_build: PgBuild = Field(default_factory=PgBuild)
     wal_disk: Memory | None = Field(default=None, description="size of the WAL volume, bounds max_wal_size")
-    listen_addresses: list[Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9.:%_-]*)$")]] | None = Field(
+    listen_addresses: list[ListenAddress] | None = Field(
         default=None, description="addresses to listen on; default: localhost, or * when access/replicas need the network")
     port: IntLike = Field(default=5432, ge=1, le=65535)
-    timezone: str = Field(default="UTC", pattern=r"^[A-Za-z0-9_+\-/]+$")
+    timezone: TimeZone = "UTC"
 
     pgbouncer: PgBouncerSpec | None = None
     access: list[AccessRule] = Field(default_factory=list)
@@ -134,7 +134,7 @@ class HostSpec(Section):
     def _extensions(cls, value: list[str]) -> list[str]:
         unknown = [e for e in value if e not in KNOWN_EXTENSIONS]
         if unknown:
-            raise ValueError(f"unknown extension(s) {', '.join(unknown)}: known are {', '.join(sorted(KNOWN_EXTENSIONS))}")
+            raise ValueError(f"unknown extension(s) {', '.join(map(repr, unknown))}: known are {', '.join(sorted(KNOWN_EXTENSIONS))}")
         return list(dict.fromkeys(value))
 
     @property

@@ -49,8 +49,13 @@ def parse_query(text: str) -> dict[str, str]:
 
 
 def spec_from_query(query: dict[str, str]):
-    """A HostSpec from the query: ``spec_json`` < the flat keys, over an optional profile."""
-    from pgforge.specload import build_spec, parse_text
+    """A HostSpec from the query: ``spec_json`` < the flat keys, over an optional profile.
+
+    Errors name the query key that holds the bad value: ``query.cpus`` for a flat key,
+    ``query.spec_json: pgbouncer.server_host`` for a field inside spec_json (there are no flags
+    here, so never ``--cpus``), so the Terraform author knows what to change in the module.
+    """
+    from pgforge.specload import build_spec, parse_text, profile_path, read_source
 
     from pgforge.spec import HostSpec
 
@@ -62,17 +67,45 @@ def spec_from_query(query: dict[str, str]):
                         f"query.{unknown[0]}")
     values = {k: v for k, v in query.items() if v.strip() != ""}
     profile = values.pop("profile", None)
-    extra: dict[str, Any] = {}
+    base: dict[str, Any] = {}
+    if profile is not None:
+        try:
+            base = read_source(str(profile_path(profile))).data
+        except UserError as exc:
+            raise UserError(exc.message, "query.profile") from None
+    from_json: dict[str, Any] = {}
     if "spec_json" in values:
-        doc = parse_text(values.pop("spec_json"), "query.spec_json")
-        extra.update(doc.data)
+        from_json = parse_text(values.pop("spec_json"), "query.spec_json").data
     flags: dict[str, Any] = {}
     for key, value in values.items():
         if key in LIST_KEYS:
             flags[key] = [part.strip() for part in value.split(",") if part.strip()]
         else:
             flags[key] = value
-    return build_spec(profile=profile, flags=flags, extra=extra)
+    merged = deep_merge_all(base, from_json, flags)
+    try:
+        # One merged mapping, no files and no flags: build_spec then names the failing field by its path.
+        return build_spec(extra=merged)
+    except UserError as exc:
+        field = exc.where or ""
+        top = field.split(".", 1)[0]
+        if top in flags:
+            where = f"query.{top}"  # a flat key: a list's index would name nothing the author wrote
+        elif top not in from_json:
+            where = f"query.{field}" if field else "query"
+        else:
+            where = f"query.spec_json: {field}"
+        raise UserError(exc.message, where) from None
+
+
+def deep_merge_all(*layers: dict[str, Any]) -> dict[str, Any]:
+    """The layers merged left to right (later wins; sections merge key by key, lists are replaced)."""
+    from pgforge.specload import deep_merge
+
+    out: dict[str, Any] = {}
+    for layer in layers:
+        out = deep_merge(out, layer)
+    return out
 
 
 def result_for(t) -> dict[str, str]:
@@ -107,5 +140,7 @@ def run(stdin_text: str) -> tuple[int, str, str]:
         query = parse_query(stdin_text)
         result = result_for(tune(spec_from_query(query)))
     except UserError as exc:
-        return 1, "", f"pgforge terraform: {exc}\n"
+        # Bad input: exit 2 as every pgforge command does (Terraform fails the plan on any non-zero
+        # status and shows stderr); the message names the query key.
+        return exc.exit_code, "", f"pgforge terraform: {exc}\n"
     return 0, json.dumps(result, sort_keys=True) + "\n", ""

@@ -9,40 +9,20 @@ only when written, and the bundle then warns loudly.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pgforge.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, hba_tokens
 from pgforge.sections.base import Section
 
 HOST_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
 
-# One element of a comma-separated database or user field: a keyword, a name, +group or @file.
-# Names are restricted to what pg_hba.conf takes without quoting.
-_TOKEN = re.compile(r"^[+@]?[A-Za-z_][A-Za-z0-9_$.-]{0,62}$")
-_OPTION_KEY = re.compile(r"^[a-z_]+$")
-
-
-def _tokens(value: str, what: str) -> str:
-    parts = [p.strip() for p in value.split(",")]
-    for part in parts:
-        if not _TOKEN.match(part):
-            raise ValueError(f"{what} {part!r}: use names of letters, digits and _ $ . - (comma-separated), "
-                             "or +group / @file")
-    return ",".join(parts)
-
 
 def normalize_address(value: str) -> str:
-    """A CIDR network as pg_hba.conf wants it: ``10.0.2.10`` -> ``10.0.2.10/32``; keywords as is."""
-    if value in ("all", "samehost", "samenet") or value.startswith("."):
-        return value
-    try:
-        network = ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"not a valid CIDR address: {exc}") from None
-    return network.with_prefixlen
+    """A pg_hba.conf address: ``10.0.2.10`` -> ``10.0.2.10/32``; keywords and DNS suffixes as they are
+    (the grammar is :func:`pgforge.grammar.check_hba_address`)."""
+    return check_hba_address(value)
 
 
 class AccessRule(Section):
@@ -53,32 +33,22 @@ class AccessRule(Section):
     user: str = "all"
     address: str | None = None
     method: Literal["scram-sha-256", "md5", "password", "trust", "reject", "peer", "cert", "ldap", "gss", "pam", "radius"] = "scram-sha-256"
-    options: dict[str, str] = Field(default_factory=dict)
+    options: dict[HbaOptionKey, HbaOptionValue] = Field(default_factory=dict)
 
     @field_validator("database")
     @classmethod
     def _database(cls, value: str) -> str:
-        return _tokens(value, "database")
+        return hba_tokens(value, "database")
 
     @field_validator("user")
     @classmethod
     def _user(cls, value: str) -> str:
-        return _tokens(value, "user")
+        return hba_tokens(value, "user")
 
     @field_validator("address")
     @classmethod
     def _cidr(cls, value: str | None) -> str | None:
         return None if value is None else normalize_address(value)
-
-    @field_validator("options")
-    @classmethod
-    def _options(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, val in value.items():
-            if not _OPTION_KEY.match(key):
-                raise ValueError(f"option name {key!r} is not a pg_hba.conf option")
-            if any(c in val for c in '"\n\r'):
-                raise ValueError(f"option {key}: a value cannot hold a double quote or a line break")
-        return value
 
     @model_validator(mode="after")
     def _address_needed(self) -> AccessRule:

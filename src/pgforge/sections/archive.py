@@ -12,38 +12,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
+from pgforge.grammar import AwsCli, Bucket, CronSchedule, EndpointUrl, S3Prefix, S3Region, SafePath, Stanza
 from pgforge.sections.base import IntLike, Section
 from pgforge.units import UnitError, parse_pg_quantity
 
 DEFAULT_SCRIPTS_DIR = "/usr/local/lib/pgforge"
 #: pgBackRest's own default configuration path (https://pgbackrest.org/configuration.html#introduction).
 DEFAULT_PGBACKREST_CONFIG = "/etc/pgbackrest/pgbackrest.conf"
-
-_SAFE_PATH = r"^/[A-Za-z0-9._/+=@-]*$"
-_CRON = r"^\S+ \S+ \S+ \S+ \S+$"
-
-
-def _clean_path(value: str) -> str:
-    if "//" in value or "/../" in value + "/" or "/./" in value + "/":
-        raise ValueError("must be a plain absolute path (no //, . or .. components)")
-    return value.rstrip("/") or "/"
-
-
-SafePath = Annotated[str, Field(pattern=_SAFE_PATH), AfterValidator(_clean_path)]
-"""An absolute path usable unquoted in a shell command and inside a postgresql.conf string."""
-
-CronSchedule = Annotated[str, Field(pattern=_CRON)]
-"""The five time fields of a crontab line, e.g. ``30 2 * * *``."""
-
-
-def _clean_prefix(value: str) -> str:
-    value = value.strip("/")
-    if "//" in value or any(part in (".", "..") for part in value.split("/")):
-        raise ValueError("an S3 prefix is path-like: no empty, . or .. components")
-    return value
-
 
 class S3Target(Section):
     """A bucket and prefix, reached with the aws CLI (``aws s3 ...``) as the postgres OS user.
@@ -53,11 +30,11 @@ class S3Target(Section):
     bundle: the CLI finds them the usual way (instance role, or ~postgres/.aws/credentials, mode 0600).
     """
 
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/=+-]*$"), AfterValidator(_clean_prefix)] = ""
-    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9._:\[\]-]+(/[A-Za-z0-9._/-]*)?$")
-    region: str | None = Field(default=None, pattern=r"^[a-z0-9-]+$")
-    aws_cli: str = Field(default="aws", pattern=r"^[A-Za-z0-9._/+-]+$")
+    bucket: Bucket
+    prefix: S3Prefix = ""
+    endpoint_url: EndpointUrl | None = None
+    region: S3Region | None = None
+    aws_cli: AwsCli = "aws"
 
     def key(self, *parts: str) -> str:
         """Object key under the prefix (no leading slash)."""
@@ -82,13 +59,14 @@ def _timeout_seconds(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("archive_timeout is a time such as 5min or 300s")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        seconds: float = value
     else:
         try:
             seconds = parse_pg_quantity(str(value), "s")
-        except UnitError as exc:
+        except (UnitError, OverflowError) as exc:
             raise ValueError(str(exc)) from None
-    if seconds != int(seconds) or not 0 <= seconds <= 2_147_483_647:
+    # The range first: it also refuses inf, nan and integers too large for a float.
+    if not 0 <= seconds <= 2_147_483_647 or seconds != int(seconds):
         raise ValueError("archive_timeout must be whole seconds between 0 and 2147483647")
     return int(seconds)
 
@@ -105,7 +83,7 @@ class ArchiveSpec(Section):
     target: Literal["local", "s3", "pgbackrest", "wal-g"]
     local_dir: SafePath | None = None
     s3: S3Target | None = None
-    stanza: str = Field(default="main", pattern=r"^[A-Za-z0-9_.-]+$")
+    stanza: Stanza = "main"
     #: Where archive/pgbackrest.conf is installed. Every pgbackrest call pgforge writes (the
     #: archive_command, the backup and restore scripts) names it with --config, so the server's
     #: archiver, cron and a restore all read the same file whatever the packaging's default is.

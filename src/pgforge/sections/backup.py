@@ -9,11 +9,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.sections.archive import DEFAULT_SCRIPTS_DIR, CronSchedule, S3Target, SafePath
+from pgforge.grammar import CronSchedule, PlainDbName, SafePath
+from pgforge.sections.archive import DEFAULT_SCRIPTS_DIR, S3Target
 from pgforge.sections.base import IntLike, Section
-
-#: Database names the scripts accept: they become file and object names, so they stay plain.
-DB_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$"
 
 
 class BackupSpec(Section):
@@ -26,20 +24,15 @@ class BackupSpec(Section):
     local_dir: SafePath | None = None
     s3: S3Target | None = None
     retention_days: IntLike = Field(default=14, ge=1, le=3650)
-    databases: list[str] = Field(default_factory=list)
+    #: They become file and object names, so they stay plain (pgforge.grammar.check_plain_db_name).
+    databases: list[PlainDbName] = Field(default_factory=list)
     schedule: CronSchedule = "30 2 * * *"
     scripts_dir: SafePath = DEFAULT_SCRIPTS_DIR
     restore_jobs: IntLike = Field(default=2, ge=1, le=64)
 
     @field_validator("databases")
     @classmethod
-    def _plain_names(cls, value: list[str]) -> list[str]:
-        import re
-
-        bad = [d for d in value if not re.match(DB_NAME, d)]
-        if bad:
-            raise ValueError(f"database name(s) {', '.join(map(repr, bad))} cannot be used as file names: "
-                             "use letters, digits, _ . - (at most 63)")
+    def _once_each(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -23,12 +24,20 @@ def _memory(value: object) -> int:
 
 
 def _int_from_str(value: object) -> object:
-    """Terraform's external data source sends every value as a string: accept "4" for 4.
-    A Boolean is not a count (``cpus: true`` must not mean one CPU)."""
+    """Terraform's external data source sends every value as a string: accept "4" for 4 (ASCII
+    digits, spaces around them dropped). A Boolean is not a count (``cpus: true`` must not mean one
+    CPU), and no count pgforge takes has more than 18 digits, so longer ones are refused before
+    Python is asked to convert them."""
     if isinstance(value, bool):
         raise ValueError("expected a whole number, not a Boolean")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip(" ")
+        if re.fullmatch(r"[+-]?[0-9]+", text):
+            if len(text.lstrip("+-")) > 18:
+                raise ValueError(f"{text[:20]}... is far too large a number")
+            return int(text)
+    if isinstance(value, int) and abs(value) >= 10**18:
+        raise ValueError("is far too large a number")
     return value
 
 

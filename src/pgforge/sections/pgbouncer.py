@@ -7,22 +7,20 @@ and the sum of the pools is what the server's max_connections has to hold.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pgforge.grammar import HostOrIp, PgBouncerDbName, PgBouncerListen, PgBouncerVersion, RoleName, SafePath
 from pgforge.sections.base import IntLike, Section
 
 #: Oldest PgBouncer pgforge writes for: Debian 12's 1.18, the one the tests run.
 MIN_VERSION = (1, 18)
 
 # PgBouncer 1.18 cannot quote database names in [databases] ("my db" = ... is a syntax error
-# there), so only names its scanner takes bare are accepted. ``pgbouncer`` is the admin console.
-_DB_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
-# Role names as they appear in admin_users / stats_users and in userlist.txt.
-_ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.$-]{0,62}$")
+# there), so only names its scanner takes bare are accepted (pgforge.grammar.check_plain_db_name).
+# ``pgbouncer`` is the admin console. Role names are pgforge.grammar.check_role_name.
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -38,24 +36,25 @@ class PgBouncerSpec(Section):
 
     enabled: bool = False
     pool_mode: Literal["session", "transaction", "statement"] = "transaction"
-    databases: list[str] = Field(default_factory=list)
+    databases: list[PgBouncerDbName] = Field(default_factory=list)
     client_connections: IntLike = Field(default=1000, ge=1, le=1_000_000)
-    version: str = "1.18"
-    listen_addr: str = "127.0.0.1"
+    version: PgBouncerVersion = "1.18"
+    listen_addr: PgBouncerListen = "127.0.0.1"
     listen_port: IntLike = Field(default=6432, ge=1, le=65535)
     #: Per-database pool size when you know better than the CPU formula (pgforge still fits it
     #: to the server's connection budget and refuses nothing silently).
     pool_size: IntLike | None = Field(default=None, ge=1, le=10_000)
     #: Roles that log in through PgBouncer, listed in the userlist.txt template; by default the
     #: named users of the access lines for the pooled databases.
-    users: list[str] = Field(default_factory=list)
-    admin_users: list[str] = Field(default_factory=lambda: ["pgbouncer_admin"])
-    stats_users: list[str] = Field(default_factory=lambda: ["pgbouncer_stats"])
+    users: list[RoleName] = Field(default_factory=list)
+    admin_users: list[RoleName] = Field(default_factory=lambda: ["pgbouncer_admin"])
+    stats_users: list[RoleName] = Field(default_factory=lambda: ["pgbouncer_stats"])
     #: Where PgBouncer finds the server. Loopback by default: PgBouncer runs beside PostgreSQL.
-    server_host: str = "127.0.0.1"
+    server_host: HostOrIp = "127.0.0.1"
     tls: bool = False
-    tls_cert_file: str = "/etc/pgbouncer/tls/pgbouncer.crt"
-    tls_key_file: str = "/etc/pgbouncer/tls/pgbouncer.key"
+    #: Absolute (PgBouncer resolves relative paths against its working directory, not the ini's folder).
+    tls_cert_file: SafePath = "/etc/pgbouncer/tls/pgbouncer.crt"
+    tls_key_file: SafePath = "/etc/pgbouncer/tls/pgbouncer.key"
 
     @field_validator("version")
     @classmethod
@@ -72,38 +71,8 @@ class PgBouncerSpec(Section):
         for name in value:
             if name == "pgbouncer":
                 raise ValueError("'pgbouncer' is PgBouncer's admin console, not a database it can pool")
-            if not _DB_NAME.match(name):
-                raise ValueError(f"database name {name!r}: PgBouncer 1.18 takes only letters, digits, _ . - unquoted")
         if len(set(value)) != len(value):
             raise ValueError("a database is listed twice")
-        return value
-
-    @field_validator("users", "admin_users", "stats_users")
-    @classmethod
-    def _roles(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not _ROLE_NAME.match(name):
-                raise ValueError(f"user name {name!r} is not a plain role name")
-        return value
-
-    @field_validator("listen_addr")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        for part in (p.strip() for p in value.split(",")):
-            if part in ("*", "localhost"):
-                continue
-            try:
-                ipaddress.ip_address(part)
-            except ValueError:
-                raise ValueError(f"listen_addr {part!r}: give '*', 'localhost' or IP addresses, comma-separated") from None
-        return value
-
-    @field_validator("tls_cert_file", "tls_key_file")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        # PgBouncer resolves relative paths against its working directory, not the ini's folder.
-        if not value.startswith("/"):
-            raise ValueError("give an absolute path (PgBouncer resolves relative ones against its working directory)")
         return value
 
     @model_validator(mode="after")

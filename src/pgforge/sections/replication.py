@@ -10,38 +10,24 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.sections.archive import SafePath
-from pgforge.sections.backup import DB_NAME
+from pgforge.grammar import HostOrIp, PlainDbName, QualifiedTable, SafePath, SqlIdentifier
 from pgforge.sections.base import IntLike, Section
-
-_IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
-_HOST = r"^[A-Za-z0-9.:_-]{1,253}$"
 
 
 class Replica(Section):
     """A physical standby: its name is its replication slot, application_name and cluster_name."""
 
-    name: str = Field(pattern=_IDENT)
-    host: str = Field(pattern=_HOST)
+    name: SqlIdentifier
+    host: HostOrIp
     port: IntLike = Field(default=5432, ge=1, le=65535)
 
 
 class Publication(Section):
     """A logical-replication publication on the primary; ``tables`` empty publishes all tables."""
 
-    name: str = Field(pattern=_IDENT)
-    database: str = Field(default="postgres", pattern=DB_NAME)
-    tables: list[str] = Field(default_factory=list)
-
-    @field_validator("tables")
-    @classmethod
-    def _qualified(cls, value: list[str]) -> list[str]:
-        import re
-
-        bad = [t for t in value if not re.match(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$", t)]
-        if bad:
-            raise ValueError(f"table name(s) {', '.join(map(repr, bad))}: use lower-case [schema.]table")
-        return value
+    name: SqlIdentifier
+    database: PlainDbName = "postgres"
+    tables: list[QualifiedTable] = Field(default_factory=list)
 
     @property
     def subscription(self) -> str:
@@ -59,10 +45,10 @@ class ReplicationSpec(Section):
     replicas: list[Replica] = Field(default_factory=list)
     mode: Literal["async", "sync"] = "async"
     sync_count: IntLike = Field(default=1, ge=1)
-    user: str = Field(default="replicator", pattern=_IDENT)
+    user: SqlIdentifier = "replicator"
     logical: bool = False
     publications: list[Publication] = Field(default_factory=list)
-    primary_host: str | None = Field(default=None, pattern=_HOST)
+    primary_host: HostOrIp | None = None
     passfile: SafePath = "/var/lib/postgresql/.pgpass"
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
 
