@@ -23,6 +23,7 @@ reads them from disk.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import os
 import re
@@ -265,12 +266,13 @@ class _Line:
     def locate(self, offset: int) -> tuple[int, int]:
         if self.segments is None:
             return self.line, offset + 1
-        line, start = self.line, 0
-        for seg_start, seg_line in self.segments:
-            if seg_start > offset:
-                break
-            line, start = seg_line, seg_start
-        return line, offset - start + 1
+        # the last segment starting at or before offset (a binary search: a logical line of
+        # 30,000 joined lines has as many segments and tokens)
+        idx = bisect.bisect_right(self.segments, offset, key=lambda seg: seg[0]) - 1
+        if idx < 0:
+            return self.line, offset + 1
+        seg_start, seg_line = self.segments[idx]
+        return seg_line, offset - seg_start + 1
 
 
 def _logical_lines(text: str, continuation: bool) -> list[_Line]:
@@ -294,19 +296,33 @@ def _logical_lines(text: str, continuation: bool) -> list[_Line]:
             i += 1
             continue
         start_line = i + 1
-        buf = ""
+        # The server appends each physical line to one buffer, strips trailing CR/LF from the
+        # whole buffer, then drops a final backslash. Pieces in a list keep that linear (adding
+        # to a string each time was quadratic: 32,000 continued lines took 12 s).
+        parts: list[str] = []
+        length = 0
         last = 0
         segments: list[tuple[int, int]] = []
         while i < n:
-            segments.append((len(buf), i + 1))
-            buf = (buf + raw[i]).rstrip("\r")
+            segments.append((length, i + 1))
+            parts.append(raw[i])
+            length += len(raw[i])
             i += 1
-            if len(buf) > last and buf.endswith("\\"):
-                buf = buf[:-1]
-                last = len(buf)
+            while parts:  # pg_strip_crlf on the whole buffer
+                tail = parts[-1]
+                kept = tail.rstrip("\r")
+                length -= len(tail) - len(kept)
+                if kept:
+                    parts[-1] = kept
+                    break
+                parts.pop()
+            if length > last and parts[-1].endswith("\\"):
+                parts[-1] = parts[-1][:-1]
+                length -= 1
+                last = length
                 continue
             break
-        out.append(_Line(buf, start_line, i, segments))
+        out.append(_Line("".join(parts), start_line, i, segments))
     return out
 
 

@@ -51,7 +51,12 @@ _WS_RE = re.compile(r"[ \t\r]*")
 _ID_RE = re.compile(f"[{_L}][{_L}0-9]*")
 _QID_RE = re.compile(f"[{_L}][{_L}0-9]*\\.[{_L}][{_L}0-9]*")
 _UNQ_RE = re.compile(f"[{_L}][{_L}0-9._:/-]*")
-_STRING_RE = re.compile(r"'(?:[^'\\\n]|\\[^\n]|'')*'")
+# Possessive (``*+``): the plain form kept a backtracking entry per character, 150 bytes each
+# (a 2 MB quoted value took 300 MB). The token sequence inside a string is unambiguous, so
+# possessive matching finds the same string whenever the string has its closing quote;
+# _string_end handles the other case.
+_STRING_RE = re.compile(r"'(?:[^'\\\n]++|\\[^\n]|'')*+'")
+_STRING_PART_RE = re.compile(r"[^'\\\n]++|\\[^\n]|''")
 _INT_RE = re.compile(r"[+-]?(?:0x[0-9A-Fa-f]+|[0-9]+)[A-Za-z]*")
 _REAL_RE = re.compile(r"[+-]?[0-9]*\.[0-9]*(?:[Ee][+-]?[0-9]+)?")
 _ESCAPE_RE = re.compile(r"\\([0-7]{1,3}|[\s\S])|''")
@@ -169,8 +174,8 @@ def _scan(line: str, pos: int) -> tuple[str | None, int, int]:
     if c == "=":
         return "eq", pos, pos + 1
     if c == "'":
-        m = _STRING_RE.match(line, pos)
-        return ("string", pos, m.end()) if m else ("err", pos, pos + 1)
+        end = _string_end(line, pos)
+        return ("string", pos, end) if end is not None else ("err", pos, pos + 1)
     if c.isascii():
         if c.isalpha() or c == "_":
             letter = True
@@ -196,6 +201,26 @@ def _scan(line: str, pos: int) -> tuple[str | None, int, int]:
     if q is not None and q.end() == u:
         return "qid", pos, u
     return "unq", pos, u
+
+
+def _string_end(line: str, pos: int) -> int | None:
+    """End of the quoted string token starting at ``pos``, or None when there is none.
+
+    flex takes the longest match of the STRING rule. When the longest run of string parts
+    (plain characters, a backslash and the next character, a doubled quote) is not followed by
+    a quote, the longest match ends at the first quote of the last doubled quote in that run
+    (it was a closing quote followed by a stray one).
+    """
+    m = _STRING_RE.match(line, pos)
+    if m is not None:
+        return m.end()
+    last = None
+    p = pos + 1
+    while (part := _STRING_PART_RE.match(line, p)) is not None:
+        if part.group() == "''":
+            last = part.start() + 1
+        p = part.end()
+    return last
 
 
 def _unescape_match(m: re.Match[str]) -> str:

@@ -107,10 +107,15 @@ def decode(data: bytes, path: str) -> tuple[str, Diagnostic | None]:
 
 
 def read_text(path: str | os.PathLike[str]) -> tuple[str, Diagnostic | None]:
-    """Read and decode a file. Raises OSError when it cannot be read."""
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return decode(data, os.fspath(path))
+    """Read and decode a file. Raises OSError when it cannot be read.
+
+    Only a regular file of at most 16 MiB is read (:func:`pgforge.inputs.read_bytes`): an include
+    that names ``/dev/zero``, a FIFO or a directory raises an OSError whose ``strerror`` says so,
+    which the loaders report at the directive like any unreadable include.
+    """
+    from pgforge.inputs import read_bytes
+
+    return decode(read_bytes(path), os.fspath(path))
 
 
 class LineIndex:
