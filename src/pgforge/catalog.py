@@ -161,7 +161,16 @@ def _dir() -> Path:
 
 @cache
 def load_catalog(major: int) -> Catalog:
-    path = _dir() / f"{major}.json"
+    """The pg_settings catalog of ``major``; a UserError (exit 2) for a major without one (``--pg-version 99``)."""
+    from pgforge.errors import UserError
+
+    ok = isinstance(major, int) and not isinstance(major, bool) and 0 < major < 1000
+    path = _dir() / f"{major if ok else 0}.json"
+    if not ok or not path.is_file():
+        known = sorted(int(p.stem) for p in _dir().glob("*.json") if p.stem.isdigit())
+        majors = ", ".join(map(str, known))
+        raise UserError(f"PostgreSQL {major} is not supported: pgforge has the settings of {majors}; give --pg-version"
+                        " with one of them", "--pg-version")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

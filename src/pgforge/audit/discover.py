@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from pgforge.audit.target import Target
 from pgforge.errors import UserError
+from pgforge.inputs import MAX_VERSION_FILE_BYTES, file_kind, read_bytes
 
 CONF, AUTO, HBA, BOUNCER, SECRET, OTHER = "conf", "auto", "hba", "bouncer", "secret", "other"
 _MAJOR_IN_PATH = re.compile(r"/(1[3-9])/(?:main|[^/]+)(?:/|$)")
@@ -41,11 +43,25 @@ def classify(path: Path) -> str:
     return OTHER
 
 
-def _sniff(path: Path) -> str:
+def _head(path: Path, size: int = 4096) -> str | None:
+    """The first ``size`` bytes of a regular file, or None (a FIFO is never opened for a blocking read)."""
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096).decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, size).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _sniff(path: Path) -> str:
+    head = _head(path)
+    if head is None:
         return OTHER
     lines = [ln.strip() for ln in head.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", ";"))]
     if any(ln.lower() in ("[pgbouncer]", "[databases]") for ln in lines):
@@ -66,25 +82,42 @@ def _major_near(path: Path) -> tuple[int | None, str]:
         pv = os.path.join(d, "PG_VERSION")
         if os.path.isfile(pv):
             try:
-                with open(pv, encoding="utf-8") as handle:
-                    return int(handle.read().strip().split(".")[0]), pv
+                text = read_bytes(pv, limit=MAX_VERSION_FILE_BYTES).decode("ascii").strip()
+                if re.fullmatch(r"[0-9]{1,4}(?:\.[0-9]{1,4})?", text):
+                    return _supported(int(text.split(".")[0]), pv), pv
             except (OSError, ValueError):
                 pass
         manifest = os.path.join(d, "MANIFEST.json")
         if os.path.isfile(manifest):
             try:
-                with open(manifest, encoding="utf-8") as handle:
-                    return int(json.load(handle)["pg_version"]), manifest
-            except (OSError, ValueError, KeyError, TypeError):
+                value = json.loads(read_bytes(manifest))["pg_version"]
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return _supported(value, manifest), manifest
+            except (OSError, ValueError, KeyError, TypeError, RecursionError):
                 pass
         parent = os.path.dirname(d)
         if parent == d:
             break
         d = parent
     m = _MAJOR_IN_PATH.search(os.path.abspath(path) + "/")
-    if m:
+    if m and int(m.group(1)) in _supported_majors():  # /etc/postgresql/19/main: a guess, not a claim
         return int(m.group(1)), f"the path {path}"
     return None, ""
+
+
+def _supported_majors() -> tuple[int, ...]:
+    from pgforge.spec import SUPPORTED_MAJORS  # imported late: pydantic is slow to import
+
+    return SUPPORTED_MAJORS
+
+
+def _supported(major: int, source: str) -> int:
+    """``major`` when pgforge has its catalog, else a UserError naming where it came from."""
+    if major not in _supported_majors():
+        majors = ", ".join(map(str, _supported_majors()))
+        hint = "choose one of those" if source == "--pg-version" else "give --pg-version to audit the files as one of those"
+        raise UserError(f"PostgreSQL {major} is not one pgforge audits ({majors}); {hint}", source)
+    return major
 
 
 @dataclass
@@ -96,11 +129,24 @@ class Found:
 def _walk(paths: list[Path]) -> dict[Path, list[Found]]:
     by_dir: dict[Path, list[Found]] = {}
     for p in paths:
-        if not p.exists():
-            raise UserError("no such file or directory", str(p))
-        if p.is_file():
-            by_dir.setdefault(p.parent, []).append(Found(classify(p), p))
+        try:
+            mode = os.stat(p).st_mode
+        except FileNotFoundError:
+            raise UserError("no such file or directory", str(p)) from None
+        except OSError as exc:
+            raise UserError(f"cannot read: {exc.strerror or exc}", str(p)) from None
+        if stat.S_ISREG(mode):
+            kind = classify(p)
+            if kind == OTHER:
+                kind = _sniff(p)
+            if kind == OTHER:
+                raise UserError("not a postgresql.conf, pg_hba.conf or pgbouncer.ini (by its name or its first"
+                                " lines); nothing to check", str(p))
+            by_dir.setdefault(p.parent, []).append(Found(kind, p))
             continue
+        if not stat.S_ISDIR(mode):
+            raise UserError(f"is {file_kind(mode)}, not a configuration file or a directory of them", str(p))
+        before = sum(len(v) for v in by_dir.values())
         for dirpath, dirnames, filenames in os.walk(p):
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and d != "conf.d")
             here: list[Found] = []
@@ -113,6 +159,9 @@ def _walk(paths: list[Path]) -> dict[Path, list[Found]]:
                     here.append(Found(kind, f))
             if here:
                 by_dir.setdefault(Path(dirpath), []).extend(here)
+        if sum(len(v) for v in by_dir.values()) == before:
+            raise UserError("no configuration files found here (postgresql.conf, postgresql.auto.conf,"
+                            " pg_hba.conf, pgbouncer.ini or *.conf files that look like them)", str(p))
     return by_dir
 
 
@@ -153,7 +202,7 @@ def load_group(group: list[Found], major: int | None = None) -> Target:
     first = group[0].path
     t = Target(label=str(first.parent if len(group) > 1 else first))
     if major is not None:
-        t.major, t.major_source = major, "--pg-version"
+        t.major, t.major_source = _supported(major, "--pg-version"), "--pg-version"
     else:
         t.major, t.major_source = _major_near(first.parent)
     # postgresql.conf first: it reads the postgresql.auto.conf beside it, which is a target of
