@@ -305,3 +305,70 @@ def test_no_grammar_uses_match_with_dollar() -> None:
 @pytest.mark.parametrize("profile", [name for name, _ in list_profiles()])
 def test_every_bundled_profile_still_validates(profile: str) -> None:
     assert build_spec(profile=profile).memory > 0
+
+
+def _models() -> list[type]:
+    from pydantic import BaseModel
+
+    from pgforge.spec import HostSpec
+
+    seen: list[type] = []
+    todo: list[type] = [HostSpec]
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.append(model)
+        for field in model.model_fields.values():
+            for arg in _flatten(field.annotation):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    todo.append(arg)
+    return seen
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    from typing import get_args
+
+    out = [annotation]
+    for arg in get_args(annotation):
+        out.extend(_flatten(arg))
+    return out
+
+
+def _bare_str(annotation: Any) -> bool:
+    """True when a ``str`` sits in the annotation outside any Annotated (grammar) type or Literal."""
+    from typing import Annotated, Literal, get_args, get_origin
+
+    if annotation is str:
+        return True
+    if get_origin(annotation) in (Annotated, Literal):
+        return False
+    return any(_bare_str(a) for a in get_args(annotation))
+
+
+def _unguarded(models: list[type]) -> list[str]:
+    out = []
+    for model in models:
+        validated = {name for dec in model.__pydantic_decorators__.field_validators.values()
+                     for name in dec.info.fields}
+        for name, field in model.model_fields.items():
+            if name not in validated and not field.metadata and _bare_str(field.annotation):
+                out.append(f"{model.__name__}.{name}")
+    return out
+
+
+def test_every_string_field_of_the_spec_has_a_grammar() -> None:
+    """A new ``str`` field must come with its grammar: a plain ``str`` (alone, in a list or a dict)
+    without a validator is how hostile values got through."""
+    from pgforge.sections.base import Section
+
+    class Careless(Section):
+        host: str = "x"
+        names: list[str] = []
+        opts: dict[str, grammar.SafePath] = {}
+        fine: grammar.HostOrIp = "x"
+        fine_list: list[grammar.RoleName] = []
+
+    assert _unguarded([Careless]) == ["Careless.host", "Careless.names", "Careless.opts"]
+    assert len(_models()) >= 10
+    assert _unguarded(_models()) == [], "string fields without a grammar"
