@@ -167,15 +167,24 @@ def audit_groups(groups: list, checks: list[Check], *, major: int | None = None,
 
 
 def read_baseline(path: Path) -> set[str]:
+    """The fingerprints of a ``--write-baseline`` file: a regular file of at most 64 MiB (pgforge.inputs)."""
     from pgforge.errors import UserError
+    from pgforge.inputs import MAX_FLEET_FILE_BYTES, read_bytes
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(x) for x in data["fingerprints"]}
+        data = json.loads(read_bytes(path, limit=MAX_FLEET_FILE_BYTES))
+        prints = data["fingerprints"]
+        if not isinstance(prints, list) or not all(isinstance(x, str) for x in prints):
+            raise TypeError("fingerprints must be a list of strings")
+        return set(prints)
     except FileNotFoundError:
         raise UserError("baseline file not found", str(path)) from None
+    except OSError as exc:
+        raise UserError(f"cannot read the baseline: {exc.strerror or exc}", str(path)) from None
+    except RecursionError:
+        raise UserError("not a pgforge baseline (nested too deeply)", str(path)) from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"not a pgforge baseline ({exc})", str(path)) from None
+        raise UserError(f"not a pgforge baseline ({str(exc)[:200]})", str(path)) from None
 
 
 def baseline_text(findings: list[Finding]) -> str:
