@@ -242,10 +242,11 @@ def profiles_list() -> None:
 def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")]) -> None:
     """Print a profile's spec (usable as --spec after editing)."""
     from pgforge.errors import UserError
+    from pgforge.inputs import read_text
     from pgforge.specload import profile_path
 
     try:
-        sys.stdout.write(profile_path(name).read_text(encoding="utf-8"))
+        sys.stdout.write(read_text(profile_path(name)))  # a regular UTF-8 file only, bounded
     except UserError as exc:
         _fail(exc)
 
