@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from pgforge.detect import Note, Probe, list_dir, read_text, under
+from pgforge.detect import Note, Probe, list_dir, under
 
 Runner = Callable[[Sequence[str]], str | None]
 
@@ -89,7 +89,9 @@ class Cluster:
 def parse_major(text: str) -> int | None:
     """Major version from ``PG_VERSION`` content (``17``); ``None`` for ``9.6`` or garbage."""
     value = text.strip()
-    return int(value) if value.isdigit() else None
+    # ASCII digits only ("²".isdigit() is true, int() refuses it), and few of them (int() of over
+    # 4300 digits raises ValueError; no major has five)
+    return int(value) if re.fullmatch(r"[0-9]{1,4}", value) else None
 
 
 def parse_version_output(text: str) -> int | None:
@@ -172,6 +174,27 @@ def find_postmasters(root: Path) -> list[Postmaster]:
     return found
 
 
+def _read_version_file(root: Path, path: str) -> tuple[str | None, str | None]:
+    """PG_VERSION's text, or (None, why not) for a file that is not a small regular UTF-8 file.
+
+    A data directory is the user's to point at: PG_VERSION may be a link to ``/dev/zero`` or a FIFO,
+    which must neither exhaust memory nor hang detection (:func:`pgforge.inputs.read_bytes`).
+    A missing file is (None, None): the other sources are asked.
+    """
+    from pgforge.inputs import MAX_VERSION_FILE_BYTES, read_bytes
+
+    try:
+        data = read_bytes(under(root, path), limit=MAX_VERSION_FILE_BYTES)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+
+
 def _read_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -236,11 +259,13 @@ def _version_near_data_dir(
     notes: list[Note] = []
     if chosen is not None:
         version_file = str(PurePosixPath(chosen) / "PG_VERSION")
-        raw = read_text(root, version_file)
-        if raw is not None and re.fullmatch(r"\d+(\.\d+)?", raw.strip()):
+        raw, problem = _read_version_file(root, version_file)
+        if raw is not None and re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,4})?", raw.strip()):
             return _version_probe(parse_major(raw), raw, version_file, version_file), notes
         if raw is not None:
             notes.append(Note("pg_version", version_file, f"ignored unreadable {version_file} ({raw.strip()[:20]!r})"))
+        elif problem is not None:
+            notes.append(Note("pg_version", version_file, f"ignored {version_file}: {problem}"))
     if postmaster is not None and (major := _binary_version(postmaster, run)) is not None:
         where = f"the postmaster binary {postmaster.binary} (pid {postmaster.pid})"
         return _version_probe(major, str(major), "running postmaster", where), notes
