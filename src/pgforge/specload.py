@@ -98,6 +98,8 @@ def parse_text(text: str, origin: str) -> _Doc:
 
 def _short(exc: Exception) -> str:
     text = " ".join(str(exc).split())
+    if "integer string conversion" in text:
+        return "an integer of more than 4300 digits"
     return text if len(text) <= 200 else text[:200] + "..."
 
 

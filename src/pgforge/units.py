@@ -48,24 +48,46 @@ def parse_memory(value: object) -> int:
         raise UnitError(f"expected a memory size such as 16GB, got {value!r}")
     if isinstance(value, int):
         if value <= 0:
-            raise UnitError(f"memory must be positive, got {value}")
+            raise UnitError(f"memory must be positive, got {_shown(value)}")
+        if value > MAX_MEMORY_BYTES:
+            raise UnitError(f"memory {_shown(value)} is too large: at most 1 EiB")
         return value
     if isinstance(value, float):
-        if not math.isfinite(value) or value < 1:
+        if math.isnan(value) or value < 1:
             raise UnitError(f"memory must be at least one byte, got {value}")
+        if value > MAX_MEMORY_BYTES:  # inf too
+            raise UnitError(f"memory {value:g} is too large: at most 1 EiB")
         return int(value)
     if not isinstance(value, str):
-        raise UnitError(f"expected a memory size such as 16GB, got {value!r}")
+        raise UnitError(f"expected a memory size such as 16GB, got {type(value).__name__}")
+    if len(value) > 100:
+        raise UnitError(f"memory size {_shown(value)} is too long: write a number and a unit, e.g. 16GB")
     m = _HUMAN_RE.match(value)
     if not m:
-        raise UnitError(f"cannot read memory size {value!r}: use a number with an optional unit, e.g. 16GB, 512MB, 7.5GiB")
+        raise UnitError(f"cannot read memory size {_shown(value)}: use a number with an optional unit, e.g. 16GB,"
+                        " 512MB, 7.5GiB")
     number, unit = m.group(1), m.group(2).lower()
     if unit not in _HUMAN_UNITS:
         raise UnitError(f"unknown memory unit {m.group(2)!r} in {value!r}: use B, kB, MB, GB or TB")
+    # float() of 400 digits is inf, and int(inf) raised OverflowError: bound the size first.
     size = float(number) * _HUMAN_UNITS[unit]
+    if not math.isfinite(size) or size > MAX_MEMORY_BYTES:
+        raise UnitError(f"memory {_shown(value)} is too large: at most 1 EiB")
     if size < 1:
         raise UnitError(f"memory must be positive, got {value!r}")
     return int(size)
+
+
+#: Far above any machine (the spec's own limit is 64 TB), low enough that every size is an exact
+#: float and an int64: a bound for parsing, not a judgement of the value.
+MAX_MEMORY_BYTES = 1024**6
+
+
+def _shown(value: object) -> str:
+    """A value for a message, cut short: an error must stay one readable line."""
+    text = repr(value) if not isinstance(value, int) else (str(value) if value.bit_length() < 200 else "(a number of"
+                                                                  f" about {int(value.bit_length() * 0.30103)} digits)")
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_bytes_pg(nbytes: int) -> str:
