@@ -18,9 +18,13 @@ from typing import Any, Callable
 import pytest
 from typer.testing import CliRunner
 
+from pgharness import PgCluster
 from pgforge import grammar
+from pgforge.bundle import build_bundle
 from pgforge.cli import app
+from pgforge.parts import hba
 from pgforge.specload import build_spec, list_profiles
+from pgforge.tuning import tune
 
 runner = CliRunner()
 BASE: dict[str, Any] = {"memory": "8GB", "cpus": 4}
@@ -372,3 +376,30 @@ def test_every_string_field_of_the_spec_has_a_grammar() -> None:
     assert _unguarded([Careless]) == ["Careless.host", "Careless.names", "Careless.opts"]
     assert len(_models()) >= 10
     assert _unguarded(_models()) == [], "string fields without a grammar"
+
+
+# --------------------------------------------------------------------------- a real server reads what passes
+def test_accepted_addresses_and_tokens_load_in_a_real_postgresql() -> None:
+    """What the grammars let through is what PostgreSQL 17 parses, one rule per access line:
+    pg_hba_file_rules parses the file on disk, so one server checks every accepted form."""
+    access = [
+        {"type": "host", "database": "app, crm", "user": "app", "address": ".example.com"},
+        {"type": "host", "database": "all", "user": "+staff", "address": "2001:db8::/32"},
+        {"type": "host", "database": "sameuser", "user": "all", "address": "samenet"},
+        {"type": "host", "database": "app", "user": "u$1", "address": "10.0.2.10"},
+    ]
+    spec = build_spec(extra={**BASE, "pg_version": 17, "access": access,
+                             "replication": {"replicas": [{"name": "r1", "host": "db2.example.com"}]}})
+    text = {f.path: f.content for f in build_bundle(tune(spec))}[hba.PATH]
+    with PgCluster(17) as c:
+        c.write_hba(text)
+        assert c.psql("select count(*) from pg_hba_file_rules where error is not null") == "0", \
+            c.psql("select line_number, error from pg_hba_file_rules where error is not null")
+        rows = c.psql("select concat_ws(' ', type, array_to_string(database, ','), array_to_string(user_name, ','), "
+                      "address, netmask, auth_method) from pg_hba_file_rules").splitlines()
+    assert "host app,crm app .example.com scram-sha-256" in rows
+    assert "host all +staff 2001:db8:: ffff:ffff:: scram-sha-256" in rows
+    assert "host sameuser all samenet scram-sha-256" in rows
+    assert "host app u$1 10.0.2.10 255.255.255.255 scram-sha-256" in rows, "\n".join(rows)
+    assert any(r.startswith("host replication replicator db2.example.com scram-sha-256") for r in rows), rows
+    assert not any(" trust" in r for r in rows)
