@@ -281,7 +281,8 @@ _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 #: (what, lowest, highest, names that stand for lowest, lowest+1, ...)
 _CRON_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day of month", 1, 31, ()),
                 ("month", 1, 12, _MONTHS), ("day of week", 0, 7, _DAYS))
-_CRON_ITEM = _full(r"(?P<range>\*|(?P<a>[0-9]{1,2}|[A-Za-z]{3})(?:-(?P<b>[0-9]{1,2}|[A-Za-z]{3}))?)(?:/(?P<step>[0-9]{1,2}))?")
+_CRON_ITEM = _full(r"(?:\*|(?P<a>[0-9]{1,2}|[A-Za-z]{3})(?:-(?P<b>[0-9]{1,2}|[A-Za-z]{3}))?)"
+                   r"(?:/(?P<step>[0-9]{1,2}))?")
 
 
 def _cron_number(text: str, what: str, low: int, high: int, names: tuple[str, ...]) -> int:
