@@ -34,30 +34,47 @@ from pgforge.errors import UserError
 PREFIX = "pgforge_"
 #: Host names become directory names: no separators, no leading dot, nothing a shell trips on.
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9_@:%+=,-][A-Za-z0-9_.@:%+=,-]*$")
-_RANGE = re.compile(r"\[([^\]:]*):([^\]:]*)(?::(\d+))?\]")
+_RANGE = re.compile(r"\[([^\]:]*):([^\]:]*)(?::(\d+))?\]", re.ASCII)
+#: The most host names one pattern may expand to: ``db[0:99999999]`` is a typo, not a fleet
+#: (the largest fleets pgforge is measured on have 10,000 hosts; bench/fleet.py).
+MAX_RANGE_HOSTS = 100_000
 
 
-# ============================================================================================
-# Reading the inventory
+def _range_items(start: str, end: str, stride: int, pattern: str) -> list[str]:
+    if stride < 1:
+        raise UserError(f"invalid host range [{start}:{end}:{stride}]: the stride must be at least 1", pattern)
+    if start.isascii() and end.isascii() and start.isdigit() and end.isdigit() and len(start) <= 9 and len(end) <= 9:
+        numbers = range(int(start), int(end) + 1, stride)
+        if len(numbers) > MAX_RANGE_HOSTS:
+            raise UserError(f"host range [{start}:{end}] has {len(numbers):,} hosts; pgforge expands at most"
+                            f" {MAX_RANGE_HOSTS:,} per pattern", pattern)
+        width = len(start) if start.startswith("0") and len(start) > 1 else 0
+        return [str(i).zfill(width) for i in numbers]
+    if len(start) == 1 and len(end) == 1 and start.isascii() and end.isascii() and start.isalpha() and end.isalpha():
+        return [chr(c) for c in range(ord(start), ord(end) + 1, stride)]
+    raise UserError(f"invalid host range [{start[:20]}:{end[:20]}]", pattern[:200])
 
 
 def expand_range(pattern: str) -> list[str]:
-    """``db[01:03].x`` -> ``db01.x db02.x db03.x``; ``[a:c]`` letters; ``[1:9:4]`` a stride (Ansible's forms)."""
-    m = _RANGE.search(pattern)
-    if not m:
-        return [pattern]
-    start, end, stride = m.group(1), m.group(2), int(m.group(3) or 1)
-    head, tail = pattern[: m.start()], pattern[m.end():]
-    if start.isdigit() and end.isdigit():
-        width = len(start) if start.startswith("0") and len(start) > 1 else 0
-        items = [str(i).zfill(width) for i in range(int(start), int(end) + 1, stride)]
-    elif len(start) == 1 and len(end) == 1 and start.isalpha() and end.isalpha():
-        items = [chr(c) for c in range(ord(start), ord(end) + 1, stride)]
-    else:
-        raise UserError(f"invalid host range [{start}:{end}]", pattern)
-    if not items:
-        raise UserError(f"empty host range [{start}:{end}]", pattern)
-    return [name for item in items for name in expand_range(head + item + tail)]
+    """``db[01:03].x`` -> ``db01.x db02.x db03.x``; ``[a:c]`` letters; ``[1:9:4]`` a stride (Ansible's forms).
+
+    At most MAX_RANGE_HOSTS names per pattern, counted before any is made.
+    """
+    names = [""]
+    rest = pattern
+    while (m := _RANGE.search(rest)) is not None:
+        start, end, stride = m.group(1), m.group(2), m.group(3)
+        if stride is not None and len(stride) > 9:
+            raise UserError(f"invalid host range [{start[:20]}:{end[:20]}:{stride[:20]}]", pattern[:200])
+        items = _range_items(start, end, int(stride or 1), pattern)
+        if not items:
+            raise UserError(f"empty host range [{start}:{end}]", pattern)
+        if len(names) * len(items) > MAX_RANGE_HOSTS:
+            raise UserError(f"the host ranges expand to more than {MAX_RANGE_HOSTS:,} hosts", pattern)
+        head = rest[: m.start()]
+        names = [name + head + item for name in names for item in items]
+        rest = rest[m.end():]
+    return [name + rest for name in names]
 
 
 @dataclass
@@ -83,6 +100,10 @@ def _load_text(text: str, origin: str) -> Any:
             mark = getattr(exc, "problem_mark", None)
             where = f"{origin}:{mark.line + 1}" if mark else origin
             raise UserError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where) from None
+        except RecursionError:
+            raise UserError("invalid YAML: nested too deeply", origin) from None
+        except ValueError as exc:  # an integer of more than 4300 digits
+            raise UserError(f"invalid YAML: a value cannot be read ({str(exc)[:120]})", origin) from None
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError
 
@@ -93,8 +114,10 @@ def _load_text(text: str, origin: str) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise UserError(f"invalid YAML: {exc.problem}", f"{origin}:{mark.line + 1}" if mark else origin) from None
+    except RecursionError:
+        raise UserError("invalid YAML: nested too deeply", origin) from None
     except Exception as exc:  # noqa: BLE001 - ruamel raises several unrelated types
-        raise UserError(f"invalid YAML: {exc}", origin) from None
+        raise UserError(f"invalid YAML: {str(exc)[:200]}", origin) from None
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -176,15 +199,15 @@ def load_inventory(path: Path) -> dict[str, dict[str, Any]]:
     """Each host with its merged pgforge variables, in inventory order."""
     from pgforge.specload import deep_merge
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("no such file", str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read: {exc}", str(path)) from None
+    from pgforge.inputs import MAX_FLEET_FILE_BYTES, MAX_INVENTORY_NODES, check_tree_size, read_text
+
+    text = read_text(path, limit=MAX_FLEET_FILE_BYTES)  # a regular UTF-8 file of at most 64 MiB
     data = _load_text(text, str(path))
     if data is None:
         data = {}
+    # Anchors and aliases are Ansible's way to share vars, so they are followed, but a "billion
+    # laughs" of aliases inside aliases is refused before anything walks it.
+    check_tree_size(data, MAX_INVENTORY_NODES, str(path))
     if not isinstance(data, dict):
         raise UserError("an inventory is a mapping of groups (all: {hosts: ..., children: ...})", str(path))
     groups = _groups_from_list_json(data) if "_meta" in data else _groups_from_yaml(data, str(path))
