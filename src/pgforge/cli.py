@@ -135,8 +135,10 @@ def generate(
             from pgforge.render.formats import render_format
 
             sys.stdout.write(render_format(tuning, fmt.value))
+            from pgforge.render.escape import comment_text
+
             for w in tuning.warnings:
-                typer.echo(f"pgforge: warning: {w}", err=True)
+                typer.echo(f"pgforge: warning: {comment_text(w)}", err=True)
             return
         from pgforge.bundle import build_bundle
         from pgforge.writer import write_bundle
@@ -149,8 +151,10 @@ def generate(
     except UserError as exc:
         _fail(exc)
         return
+    from pgforge.render.escape import comment_text
+
     for w in warnings:
-        typer.echo(f"pgforge: warning: {w}", err=True)
+        typer.echo(f"pgforge: warning: {comment_text(w)}", err=True)  # one line each, whatever a value holds
     for p in result.written:
         typer.echo(f"wrote {p}", err=True)
     for p in result.unchanged:

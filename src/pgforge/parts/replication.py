@@ -15,6 +15,7 @@ come from the same ``replicas`` and ``user`` fields in the hba part.
 from __future__ import annotations
 
 from pgforge.parts.archive import PRIVATE, PUBLIC, SCRIPT, common_context, restore_conf_line
+from pgforge.render.escape import file_component
 from pgforge.render.templates import render
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
@@ -70,7 +71,7 @@ def files(t: Tuning) -> list[OutFile]:
     out = [OutFile("replication/primary_setup.sql", render("scripts/primary_setup.sql.j2", replicas=rep.replicas, **ctx),
                    PUBLIC, "run once on the primary: replication role (no password) and one slot per replica", "run")]
     for replica in rep.replicas:
-        out.append(OutFile(f"replication/bootstrap_{replica.name}.sh",
+        out.append(OutFile(f"replication/bootstrap_{file_component(replica.name)}.sh",
                            render("scripts/bootstrap_replica.sh.j2", replica=replica, **ctx), SCRIPT,
                            f"run on {replica.host} as postgres: clone the primary into an empty data directory "
                            f"(pg_basebackup -X stream -R -S {replica.name}) and write its standby settings", "run"))
@@ -78,10 +79,10 @@ def files(t: Tuning) -> list[OutFile]:
         out.append(OutFile("replication/pgpass.example", render("scripts/pgpass.example.j2", **ctx), PRIVATE,
                            f"shape of the passfile {rep.passfile} on replicas/subscribers (no secret; mode 0600)", "reference"))
     for pub in rep.publications:
-        out.append(OutFile(f"replication/{pub.name}_publication.sql",
+        out.append(OutFile(f"replication/{file_component(pub.name)}_publication.sql",
                            render("scripts/logical_publication.sql.j2", pub=pub, **ctx), PUBLIC,
                            f"run on the primary in database {pub.database}: publication {pub.name}", "run"))
-        out.append(OutFile(f"replication/{pub.name}_subscription.sql",
+        out.append(OutFile(f"replication/{file_component(pub.name)}_subscription.sql",
                            render("scripts/logical_subscription.sql.j2", pub=pub, **ctx), PUBLIC,
                            f"run on the subscriber: subscription {pub.subscription} to publication {pub.name}", "run"))
     return out

@@ -377,6 +377,18 @@ def ini_section(value: Any) -> Escaped:
     return Escaped(text)
 
 
+# --------------------------------------------------------------------------- file names
+
+
+def file_component(value: Any) -> Escaped:
+    """A name that becomes part of a bundle file's name (a replica, a publication): letters,
+    digits and ``_ . -``, not starting with a dot, so it can name no other place."""
+    text = str(value)
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}", text):
+        raise _fail(text, "a bundle file name", "use letters, digits and _ . - (not starting with a dot)")
+    return Escaped(text)
+
+
 # --------------------------------------------------------------------------- YAML / JSON
 
 
