@@ -63,7 +63,8 @@ class RefusedInput(OSError):
         super().__init__(code, reason, path)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file is, in words, from its ``st_mode`` (for messages)."""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
@@ -98,7 +99,7 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES) -> 
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a socket, or a FIFO/device without the other end
             try:
-                kind = _kind(os.stat(name).st_mode)
+                kind = file_kind(os.stat(name).st_mode)
             except OSError:
                 raise exc from None
             raise RefusedInput(name, f"is {kind}, not a regular file") from None
@@ -106,7 +107,7 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES) -> 
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = _kind(mode)
+            kind = file_kind(mode)
             reason = kind if kind.startswith("not ") else f"is {kind}, not a regular file"
             raise RefusedInput(name, reason, errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL)
         chunks: list[bytes] = []
