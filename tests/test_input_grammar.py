@@ -170,12 +170,20 @@ def test_item7_good_schedule_reaches_the_cron_line(tmp_path: Path) -> None:
      "archive.archive_timeout"),
     ({"name": "db1\u2028shared_buffers = 1"}, "name"),
     ({"description": "a\x85b"}, "description"),
-    ({"description": "line one\nline two"}, "description"),
+    ({"description": "a\u202eb"}, "description"),
     ({"timezone": "../../etc/passwd"}, "timezone"),
     ({"cpus": "9" * 400}, "cpus"),
 ])
 def test_every_other_string_field_is_checked(tmp_path: Path, spec: dict, field: str) -> None:
     refused(tmp_path, spec, field)
+
+
+def test_a_description_may_be_a_folded_yaml_block() -> None:
+    # prose: shown by `profiles list`, never written into a generated file
+    from pgforge.spec import HostSpec
+
+    spec = HostSpec(memory="4GB", cpus=2, description="Reporting replica,\n\tkept for the finance team.\n")
+    assert spec.description == "Reporting replica,\n\tkept for the finance team."
 
 
 # --------------------------------------------------------------------------- item 10: terraform

@@ -29,7 +29,7 @@ __all__ = [
     "AwsCli", "Bucket", "CidrOrKeyword", "CronSchedule", "DnsSuffix", "EndpointUrl", "HbaOptionKey", "HbaOptionValue",
     "HostName", "HostOrIp", "IpAddress", "ListenAddress", "PgBouncerDbName", "PgBouncerListen",
     "PgBouncerVersion", "PlainDbName", "QualifiedTable", "RoleName", "S3Prefix", "S3Region", "SafePath",
-    "LongLine", "ShortLine", "SingleLine", "SqlIdentifier", "Stanza", "TimeZone",
+    "Prose", "ShortLine", "SingleLine", "SqlIdentifier", "Stanza", "TimeZone",
 ]
 
 CRON_WORDS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
@@ -65,6 +65,20 @@ def check_single_line(value: str) -> str:
     if not value.strip():
         raise ValueError("is empty: give some text or leave the key out")
     return value
+
+
+def check_prose(value: str) -> str:
+    """Free text that may run over several lines (``description``): paragraphs and tabs as a YAML
+    folded or literal block gives them, but no other control character and no bidirectional
+    override. It is shown by ``pgforge profiles list`` and never written into a generated file;
+    were it ever, the comment escaper of that file folds its line breaks."""
+    for ch in value:
+        cat = unicodedata.category(ch)
+        if ch not in "\n\t" and (cat in ("Cc", "Zl", "Zp", "Cs") or ord(ch) in _BIDI):
+            raise ValueError(f"{show(value)} holds the control character {ch!r}: give plain text")
+    if not value.strip():
+        raise ValueError("is empty: give some text or leave the key out")
+    return value.strip()
 
 
 # --------------------------------------------------------------------------- host names and addresses
@@ -434,8 +448,8 @@ def check_timezone(value: str) -> str:
 SingleLine = Annotated[str, AfterValidator(check_single_line)]
 ShortLine = Annotated[str, StringConstraints(max_length=200), AfterValidator(check_single_line)]
 """A name: one line of at most 200 characters."""
-LongLine = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_single_line)]
-"""A description: one line of at most 2000 characters."""
+Prose = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_prose)]
+"""A description: plain text of at most 2000 characters, line breaks and tabs allowed."""
 HostName = Annotated[str, AfterValidator(check_host_name)]
 IpAddress = Annotated[str, AfterValidator(check_ip_address)]
 HostOrIp = Annotated[str, AfterValidator(check_host_or_ip)]

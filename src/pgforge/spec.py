@@ -12,7 +12,7 @@ from enum import Enum
 
 from pydantic import Field, field_validator
 
-from pgforge.grammar import ListenAddress, LongLine, ShortLine, TimeZone
+from pgforge.grammar import ListenAddress, Prose, ShortLine, TimeZone
 from pgforge.sections.access import AccessRule
 from pgforge.sections.archive import ArchiveSpec
 from pgforge.sections.backup import BackupSpec
@@ -84,7 +84,7 @@ class HostSpec(Section):
 
     # Both end up in comment lines of generated files: a line break would start a live setting there.
     name: ShortLine | None = None
-    description: LongLine | None = None
+    description: Prose | None = None
     memory: Memory = Field(description="RAM available to PostgreSQL: 16GB, 16GiB, 512MB, 7.5GB or bytes")
     cpus: IntLike = Field(ge=1, le=4096)
     storage: Storage = Storage.ssd
