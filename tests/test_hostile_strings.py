@@ -584,3 +584,135 @@ def test_accepted_scripts_pass_bash_and_shellcheck(sample, tmp_path) -> None:
     proc = subprocess.run([shellcheck, "--shell=bash", "--severity=style", "--format=gcc",
                            *(str(tmp_path / n) for n in scripts)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+# --------------------------------------------------------------------------- each escape, against its reader
+
+from pgforge.render import escape as esc  # noqa: E402
+
+any_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+no_nul = any_text.filter(lambda s: "\x00" not in s)
+
+
+def _refused_or(fn, value):
+    try:
+        return fn(value)
+    except esc.EscapeError:
+        return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=any_text)
+def test_conf_string_reads_back_through_the_conf_lexer(value) -> None:
+    out = _refused_or(esc.conf_string, value)
+    if out is None:
+        assert any(c in value for c in "\x00" + LINE_BREAKS) or re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value)
+        return
+    conf = parse_pgconf(f"archive_command = {out}\n")
+    assert [s.value for s in conf.settings] == [value]
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=any_text)
+def test_comment_text_never_breaks_the_line(value) -> None:
+    out = esc.comment_text(value)
+    assert not any(c in out for c in "\x00" + LINE_BREAKS)
+    assert parse_pgconf(f"# {out}\n").settings == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=no_nul)
+def test_shell_word_is_one_word_bash_reads_back(value) -> None:
+    out = esc.shell_word(value)
+    assert "\n" not in out
+    proc = subprocess.run(["bash", "-c", f"printf '%s' {out}"], capture_output=True)
+    assert proc.stdout == value.encode("utf-8", "surrogateescape")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=any_text.filter(bool))
+def test_pgbouncer_connstr_value_reads_back(value) -> None:
+    out = _refused_or(lambda v: esc.pgbouncer_connstr([("host", v), ("port", 5432)]), value)
+    if out is None:
+        return
+    cs = scan_connstr(out)
+    assert cs.error is None and [(p.key, p.value) for p in cs.params] == [("host", value), ("port", "5432")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=any_text)
+def test_libpq_value_reads_back(value) -> None:
+    out = _refused_or(esc.libpq_value, value)
+    if out is None:
+        return
+    cs = scan_connstr(f"user={out} sslmode=require", style="libpq")
+    assert [(p.key, p.value) for p in cs.params] == [("user", value), ("sslmode", "require")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=any_text.filter(bool))
+def test_hba_token_is_one_field(value) -> None:
+    out = _refused_or(esc.hba_token, value)
+    if out is None:
+        return
+    hba = parse_hba(f"host {out} all 10.0.0.0/8 scram-sha-256\n")
+    assert not hba.errors and len(hba.rules) == 1
+    (db,) = hba.rules[0].databases
+    assert db.text == value or db.text == value.lstrip("+@")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=any_text)
+def test_yaml_scalar_reads_back(value) -> None:
+    assert yaml.safe_load(f"k: {esc.yaml_scalar(value)}\n") == {"k": value}
+
+
+def test_cron_schedule_refuses_a_command() -> None:
+    assert esc.cron_schedule("30 2 * * *") == "30 2 * * *"
+    assert esc.cron_schedule("@daily") == "@daily"
+    for bad in ("@reboot root /tmp/evil.sh # x", "* * * * * root x", "1 2 3 4", "30 2 * * *\n* * * * * root x"):
+        with pytest.raises(esc.EscapeError):
+            esc.cron_schedule(bad)
+    assert esc.cron_command(["/usr/local/lib/pgforge/backup.sh"]) == "/usr/local/lib/pgforge/backup.sh"
+    assert esc.cron_command(["/a b/x%y"]) == "'/a b/x\\%y'"
+
+
+def test_sql_identifier_and_literal() -> None:
+    assert esc.sql_ident("pg_stat_statements.max") == "pg_stat_statements.max"
+    assert esc.sql_ident('Bad"Name') == '"Bad""Name"'
+    assert esc.sql_literal("it's") == "'it''s'"
+    with pytest.raises(esc.EscapeError):
+        esc.sql_literal("a\nDROP DATABASE app;")
+
+
+def test_an_unescaped_line_break_in_a_template_is_refused() -> None:
+    """The finalize guard: an expression that went through no escape filter may not span lines."""
+    from pgforge.render.templates import environment
+
+    template = environment().from_string("# {{ value }}\n")
+    with pytest.raises(esc.EscapeError):
+        template.render(value="x\nshared_buffers = 1")
+    assert environment().from_string("# {{ value | conf_comment }}\n").render(value="x\ny") == "# x\\ny\n"
+
+
+def test_pgbouncer_values_with_a_newline_are_a_message_not_a_traceback() -> None:
+    """Issue 12 item 8: admin_users / stats_users / listen_addr / tls_cert_file with a newline gave
+    ``AssertionError: ... spans lines``. Past validation (model_copy skips it), rendering now refuses
+    them with a UserError (exit 2)."""
+    spec = HostSpec.model_validate(BASES["local"])
+    for field, value in (("admin_users", ["adm\nin"]), ("stats_users", ["st\nats"]), ("listen_addr", "127.0.0.1\n* = x"),
+                         ("tls_cert_file", "/a\n/b"), ("server_host", "127.0.0.1\n* = host=evil")):
+        bad = spec.model_copy(update={"pgbouncer": spec.pgbouncer.model_copy(update={field: value})})
+        with pytest.raises(UserError):
+            build_bundle(tune(bad), FORMATS)
+
+
+def test_detect_yaml_keeps_a_data_dir_with_a_newline_in_its_comment() -> None:
+    """Issue 12 item 10: ``detect --data-dir`` with a newline wrote live lines into its YAML."""
+    from pgforge.render.formats import render_detected_yaml
+
+    evil = "/tmp/x\nshared_buffers: 1\nmemory: 1TB\n#"
+    text = render_detected_yaml({"memory": 8 * 1024**3, "cpus": 2, "storage": "ssd", "pg_version": 17},
+                                [("data_dir", f"data directory {evil} from --data-dir")], {"os": f"no {evil}"})
+    assert yaml.safe_load(text) == {"memory": "8GB", "cpus": 2, "storage": "ssd", "pg_version": 17}
+    assert all(line.startswith("#") or re.match(r"[a-z_]+: ", line) for line in text.splitlines())

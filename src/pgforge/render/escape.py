@@ -313,8 +313,8 @@ def shell_word(value: Any) -> Escaped:
     for c in text:
         if c in "\\'":
             out.append("\\" + c)
-        elif _CONTROL.match(c):
-            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        elif _CONTROL.match(c):  # as its UTF-8 bytes, whatever the locale bash runs in
+            out.append("".join(f"\\x{b:02x}" for b in c.encode("utf-8")))
         else:
             out.append(c)
     return Escaped("$'" + "".join(out) + "'")
