@@ -176,3 +176,47 @@ def overridden_setting(t: Target) -> Iterable[Hit]:
         yield Hit(loser, f"{loser.raw_name} = {loser.raw_value} has no effect: "
                   f"{os.path.basename(winner.path)}:{winner.line} sets {winner.raw_value} later",
                   f"remove this line or the one at {winner.path}:{winner.line}")
+
+
+@check("PGF005", "pgbouncer-invalid-value", "error", "validity", sets=("ci",))
+def pgbouncer_invalid_value(t: Target) -> Iterable[Hit]:
+    """A pgbouncer.ini value PgBouncer refuses, or a key its version does not know.
+
+    ## What it does
+    Checks each ``[pgbouncer]`` key against a catalogue probed from the real PgBouncer binary
+    (``scripts/build_pgbouncer_catalog.py``; 1.18, Debian 12's): integers as strtol reads them and
+    within a C int, times as bare seconds (1.18 takes no unit suffix), enum members, and values
+    that PgBouncer accepts but stops answering with. A key the version does not know is a warning
+    naming the version, since newer PgBouncers add keys.
+
+    ## Why is this bad?
+    PgBouncer refuses to start on a value it cannot read, keeps the old value on RELOAD with
+    only a log line, and a value above a C int wraps around to a negative number silently.
+
+    ## Example
+    ```
+    [pgbouncer]
+    server_lifetime = 1h
+    ```
+
+    ## Fix
+    ```
+    [pgbouncer]
+    server_lifetime = 3600
+    ```
+    """
+    if t.bouncer is None:
+        return
+    from pgforge.pgbouncer_catalog import load_bouncer_catalog
+
+    cat = load_bouncer_catalog()
+    for e in t.bouncer.entries:
+        if e.section != "pgbouncer":
+            continue
+        if e.key not in cat:
+            yield Hit(e, f"{e.key!r} is unknown to PgBouncer {cat.version}; newer versions may know it",
+                      "check the spelling, or that the PgBouncer you run knows it", severity="warning")
+            continue
+        problem = cat.check_value(e.key, e.value)
+        if problem is not None:
+            yield Hit(Where(e.path, e.line, e.value_column), f"invalid value for {e.key}: {problem}")
