@@ -169,7 +169,8 @@ def load_catalog(major: int) -> Catalog:
     if not ok or not path.is_file():
         known = sorted(int(p.stem) for p in _dir().glob("*.json") if p.stem.isdigit())
         majors = ", ".join(map(str, known))
-        raise UserError(f"PostgreSQL {major} is not supported: pgforge has the settings of {majors}; give --pg-version"
+        shown = major if ok or (isinstance(major, int) and abs(major) < 10**12) else "of that number"
+        raise UserError(f"PostgreSQL {shown} is not supported: pgforge has the settings of {majors}; give --pg-version"
                         " with one of them", "--pg-version")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
