@@ -244,3 +244,15 @@ def test_bad_sections_are_refused(tmp_path: Path, section: dict, message: str) -
     path.write_text(json.dumps({"memory": "8GB", "cpus": 4, "pgbouncer": section}))
     with pytest.raises(UserError, match=re.escape(message)):
         build_spec(spec_file=str(path))
+
+
+def test_userlist_sql_survives_the_shell_double_quotes_it_is_pasted_into() -> None:
+    # the instruction is: psql -XAt -c "<SQL>"; a $ in a role name must not expand there
+    import subprocess
+
+    from pgforge.parts.pgbouncer import userlist_sql
+
+    sql = userlist_sql(["app", "a$HOME", "b$(id)"])
+    echoed = subprocess.run(["bash", "-c", f'printf %s "{sql}"'], capture_output=True, text=True, check=True).stdout
+    assert echoed == sql
+    assert "'a' || chr(36) || 'HOME'" in sql and "'app'" in sql

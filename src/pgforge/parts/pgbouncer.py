@@ -205,8 +205,14 @@ def userlist_sql(users: list[str]) -> str:
     """One-line query a superuser runs on the server to print userlist.txt lines with the SCRAM secrets.
 
     Only single quotes, so it fits in ``psql -c "..."``; chr(34) is the double quote PgBouncer wants.
+    A ``$`` in a role name (PostgreSQL allows it) is spelled chr(36): inside the shell's double
+    quotes it would start a parameter expansion.
     """
-    names = ", ".join("'" + u.replace("'", "''") + "'" for u in users)
+    def literal(name: str) -> str:
+        quoted = "'" + name.replace("'", "''") + "'"
+        return quoted.replace("$", "' || chr(36) || '") if "$" in name else quoted
+
+    names = ", ".join(literal(u) for u in users)
     return ("SELECT chr(34) || replace(rolname, chr(34), chr(34) || chr(34)) || chr(34) || ' ' || chr(34) || "
             f"rolpassword || chr(34) FROM pg_authid WHERE rolname IN ({names}) AND rolpassword IS NOT NULL ORDER BY rolname")
 
