@@ -195,3 +195,26 @@ def test_every_major_accepts_the_replication_and_archive_settings(major: int) ->
     assert values["wal_level"] == "replica" and values["archive_mode"] == "on"
     assert values["synchronous_standby_names"] == "ANY 1 (replica1)"
     assert values["archive_command"] == t.get("archive_command").value
+
+
+@pytest.mark.parametrize("env", [
+    {"PRIMARY_HOST": "db1' sslmode=disable"},
+    {"PRIMARY_HOST": "db1\nrestore_command = 'sh -c id'"},
+    {"PRIMARY_HOST": "db1", "PRIMARY_PORT": "5432 sslmode=disable"},
+    {"PRIMARY_HOST": "db1", "REPLICATION_PASSFILE": "/tmp/x' host=evil"},
+])
+def test_bootstrap_refuses_environment_values_that_would_leave_their_place(tmp_path, env: dict[str, str]) -> None:
+    # PRIMARY_HOST/PORT and the passfile come from the environment at run time, and go into a
+    # libpq conninfo and a postgresql.auto.conf string: the script refuses them before pg_basebackup
+    import os
+    import subprocess
+
+    script = tmp_path / "bootstrap.sh"
+    script.write_text(_files(replication={"replicas": ONE})["replication/bootstrap_replica1.sh"].content)
+    marker = tmp_path / "pg_basebackup"
+    marker.write_text(f"#!/bin/sh\ntouch {tmp_path}/ran\n")
+    marker.chmod(0o755)
+    proc = subprocess.run(["bash", str(script), str(tmp_path / "data")], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{tmp_path}:{os.environ['PATH']}", "PGBIN": str(tmp_path), **env})
+    assert proc.returncode == 1, proc.stderr
+    assert "is not a" in proc.stderr and not (tmp_path / "ran").exists()
