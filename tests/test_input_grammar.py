@@ -10,6 +10,7 @@ is tested elsewhere (the property tests over every field).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -411,3 +412,43 @@ def test_accepted_addresses_and_tokens_load_in_a_real_postgresql() -> None:
     assert "host app u$1 10.0.2.10 255.255.255.255 scram-sha-256" in rows, "\n".join(rows)
     assert any(r.startswith("host replication replicator db2.example.com scram-sha-256") for r in rows), rows
     assert not any(" trust" in r for r in rows)
+
+
+# --------------------------------------------------------------------------- pg_hba.conf options
+def _rule(method: str, options: dict[str, str], type_: str = "hostssl"):
+    from pgforge.sections.access import AccessRule
+
+    return AccessRule(type=type_, database="app", user="app", address="10.0.1.0/24", method=method, options=options)
+
+
+@pytest.mark.parametrize(("method", "options", "needle"), [
+    ("scram-sha-256", {"clientcert": " trust #"}, "verify-ca or verify-full"),
+    ("scram-sha-256", {"clientcert": "$(touch /tmp/x)"}, "verify-ca or verify-full"),
+    ("scram-sha-256", {"map": "m"}, "only valid for method"),
+    ("ldap", {"ldapport": "389 ldaptls=1"}, "a port number"),
+    ("ldap", {"ldapserver": "ldap1\" ldapport=1"}, "double quote"),
+    ("ldap", {"ldapserver": "ldap1;ldap2"}, "host names"),
+    ("ldap", {"ldapbindpasswd": "secret"}, "no secret"),
+    ("radius", {"radiussecrets": "s"}, "no secret"),
+    ("ldap", {"ldapfoo": "x"}, "not a pg_hba.conf option"),
+    ("cert", {"clientcert": "verify-ca"}, "verify-full"),
+    ("gss", {"include_realm": "yes"}, "0 or 1"),
+])
+def test_hba_options_are_checked_per_option_and_method(method: str, options: dict, needle: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=re.escape(needle)):
+        _rule(method, options)
+
+
+@pytest.mark.parametrize(("method", "options"), [
+    ("scram-sha-256", {"clientcert": "verify-full"}),
+    ("cert", {"clientname": "DN", "map": "certmap"}),
+    ("ldap", {"ldapserver": "ldap1.example.com ldap2.example.com", "ldapbasedn": "dc=example, dc=com",
+              "ldapsearchattribute": "uid", "ldaptls": "1", "ldapport": "389"}),
+    ("ldap", {"ldapurl": "ldaps://ldap.example.com/dc=example,dc=com?uid?sub"}),
+    ("gss", {"include_realm": "0", "krb_realm": "EXAMPLE.COM", "map": "krb"}),
+    ("pam", {"pamservice": "postgresql"}),
+])
+def test_valid_hba_options_pass(method: str, options: dict) -> None:
+    assert _rule(method, options).options == options

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, hba_tokens
+from pgforge.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, check_hba_option, hba_tokens
 from pgforge.sections.base import Section
 
 HOST_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
@@ -60,8 +60,16 @@ class AccessRule(Section):
             raise ValueError("peer works only on local (Unix socket) lines; use scram-sha-256 for TCP")
         if self.method == "cert" and self.type != "hostssl":
             raise ValueError("cert authentication needs a hostssl line (the client certificate comes with TLS)")
+        for name, value in self.options.items():
+            try:
+                check_hba_option(name, value, self.method)
+            except ValueError as exc:
+                raise ValueError(f"options.{name}: {exc}") from None
         if "clientcert" in self.options and self.type != "hostssl":
             raise ValueError("clientcert can only be set on a hostssl line")
+        if self.method == "cert" and self.options.get("clientcert", "verify-full") != "verify-full":
+            raise ValueError("options.clientcert: cert authentication always verifies the full certificate; "
+                             "PostgreSQL accepts only clientcert=verify-full with it")
         return self
 
     @property
