@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -225,26 +224,34 @@ def _chown(path: Path | int, uid: int, gid: int) -> None:
         os.chown(path, uid, gid)
 
 
-def atomic_write(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
-    """Replace ``path`` with ``data`` in one rename: a crash leaves the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".pgforge-tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            _chown(handle.fileno(), uid, gid)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_write(path: Path, data: bytes, mode: int, uid: int, gid: int, *, root: Path | None = None) -> None:
+    """Replace ``path`` with ``data`` in one rename, through the one writer (:mod:`pgforge.writer`):
+    a crash or a signal leaves the old or the new file, never half; a symbolic link or a non-regular
+    file at the name is refused, and no link is followed below ``root`` (by default the file's own
+    directory; apply passes the configuration directory, so a ``conf.d`` or ``.pgforge-backup``
+    replaced by a link is refused rather than written through). Owner and mode as given (the owner
+    only when running as root, the only case that needs it)."""
+    from pgforge.writer import OutFile, write_bundle
+
+    path = Path(path)
+    base = Path(root) if root is not None else path.parent
+    rel = os.path.relpath(path, base)
+    if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+        base, rel = path.parent, path.name
+    owner = (uid, gid) if os.geteuid() == 0 else None
+    write_bundle(base, [OutFile(rel, data, mode)], force=True, backup=False, owner=owner)
 
 
 def _mkdir_owned(path: Path, mode: int, uid: int, gid: int) -> None:
+    """A new directory with this mode and owner; mkdir never follows a link at its name, and the mode
+    and owner are set through a descriptor opened without following one."""
     path.mkdir(mode=mode)
-    os.chmod(path, mode)
-    _chown(path, uid, gid)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, mode)
+        _chown(fd, uid, gid)
+    finally:
+        os.close(fd)
 
 
 def backup_root(config_file: Path) -> Path:
@@ -271,6 +278,9 @@ def execute(plan: ApplyPlan, *, stamp: str | None = None) -> ExecuteResult:
     conf = plan.config_file
     dir_mode, dir_uid, dir_gid = _owner_mode(conf.parent)
     root = backup_root(conf)
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise UserError("is not a directory (a link or a file); pgforge keeps its backups in a directory of its own",
+                        str(root))
     if not root.exists():
         _mkdir_owned(root, 0o700, dir_uid, dir_gid)
     stamp = stamp or time.strftime("%Y%m%dT%H%M%S")
@@ -285,13 +295,14 @@ def execute(plan: ApplyPlan, *, stamp: str | None = None) -> ExecuteResult:
         entry: dict[str, Any] = {"path": str(f.path), "existed": f.old is not None, "written_sha256": _sha256(f.new)}
         if f.old is not None:
             copy = bdir / f"{i}-{f.path.name}"
-            atomic_write(copy, f.old, f.mode, f.uid, f.gid)
+            atomic_write(copy, f.old, f.mode, f.uid, f.gid, root=conf.parent)
             entry.update(backup=copy.name, mode=f"{f.mode:04o}", uid=f.uid, gid=f.gid, sha256=_sha256(f.old))
         entries.append(entry)
     manifest = {"pgforge_version": __version__, "stamp": bdir.name, "data_dir": str(plan.data_dir),
                 "config_file": str(conf), "created_dirs": [str(d) for d in plan.new_dirs], "files": entries,
                 "settings": [c.to_dict() for c in plan.changes]}
-    atomic_write(bdir / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode(), 0o600, dir_uid, dir_gid)
+    atomic_write(bdir / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode(), 0o600, dir_uid, dir_gid,
+                 root=conf.parent)
     fsync_dir(bdir)
     fsync_dir(root)
 
@@ -302,7 +313,7 @@ def execute(plan: ApplyPlan, *, stamp: str | None = None) -> ExecuteResult:
             _mkdir_owned(d, stat.S_IMODE(dir_mode) | 0o700, dir_uid, dir_gid)
             created.append(d)
         for f in plan.files:  # drop-in first: the include line never names an empty directory
-            atomic_write(f.path, f.new, f.mode, f.uid, f.gid)
+            atomic_write(f.path, f.new, f.mode, f.uid, f.gid, root=conf.parent)
             written.append(f.path)
         for directory in {f.path.parent for f in plan.files}:
             fsync_dir(directory)
@@ -312,7 +323,7 @@ def execute(plan: ApplyPlan, *, stamp: str | None = None) -> ExecuteResult:
                 if f.old is None:
                     f.path.unlink(missing_ok=True)
                 else:
-                    atomic_write(f.path, f.old, f.mode, f.uid, f.gid)
+                    atomic_write(f.path, f.old, f.mode, f.uid, f.gid, root=conf.parent)
         for d in reversed(created):
             try:
                 d.rmdir()

@@ -160,7 +160,12 @@ def rollback_statements(record_path: Path) -> list[str]:
         record = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read the saved state: {exc}", str(record_path)) from None
-    return [alter_system(name, value) for name, value in record["previous"].items()]
+    previous = record.get("previous") if isinstance(record, dict) else None
+    if not isinstance(previous, dict) or not all(isinstance(k, str) and (v is None or isinstance(v, str))
+                                                 for k, v in previous.items()):
+        raise UserError("not a pgforge ALTER SYSTEM record (previous: a mapping of setting names to values)",
+                        str(record_path))
+    return [alter_system(name, value) for name, value in previous.items()]
 
 
 def latest_sql_record(state_dir: Path | None = None) -> Path | None:

@@ -249,7 +249,7 @@ def _apply(opts: _Opts, profile, spec_file, flags: dict, auto: bool) -> int:
             status("checking the result with the server's own parser (postgres -C)", enabled=False if quiet else None)
             refused = ap.server_check(bindir, data_dir, plan.config_file)
         if refused:
-            undo = ap.plan_rollback(plan.config_file, done.backup)
+            undo = ap.plan_rollback(plan.config_file, done.backup, data_dir=data_dir)
             ap.execute_rollback(undo)
             result.update(applied=False, failed=True, error=f"the server refused the new configuration: {refused}",
                           rolled_back=True)
@@ -280,7 +280,7 @@ def _rollback_datadir(opts: _Opts) -> int:
 
     data_dir = opts.data_dir.resolve()
     conf = ap.find_config_file(data_dir, opts.config_file)
-    plan = ap.plan_rollback(conf, opts.backup)
+    plan = ap.plan_rollback(conf, opts.backup, data_dir=data_dir)
     result: dict[str, Any] = {**plan.to_dict(), "dry_run": opts.dry_run, "applied": False, "reloaded": False}
     if not opts.json:
         sys.stdout.write(plan.diff())
