@@ -269,6 +269,20 @@ def test_plan_sql_compares_configured_values():
         ap.plan_sql(t, ap.ServerState(16, {}, {}, {}, {}, {}), target="x")
 
 
+def test_plan_sql_preview_writes_auto_conf_lines_in_conf_grammar():
+    # the server writes postgresql.auto.conf with quotes and backslashes doubled (guc-file.l grammar):
+    # the preview shows the same; a server value that cannot be a conf string is refused, not shown
+    t = _tuning(extensions=[])
+    state = ap.ServerState(17, settings={}, files={}, outside_auto={},
+                           auto_conf={"log_line_prefix": r"%m \ 'x'"}, sources={})
+    diff = ap.plan_sql(t, state, target="t").diff()
+    assert r"-log_line_prefix = '%m \\ ''x'''" in diff
+    bad = ap.ServerState(17, settings={}, files={}, outside_auto={},
+                         auto_conf={"x.y": "a\nshared_buffers = 1"}, sources={})
+    with pytest.raises(UserError):
+        ap.plan_sql(t, bad, target="t")
+
+
 # ---------------------------------------------------------------------------------- huge pages
 
 
