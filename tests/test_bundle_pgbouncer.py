@@ -256,3 +256,64 @@ def test_userlist_sql_survives_the_shell_double_quotes_it_is_pasted_into() -> No
     echoed = subprocess.run(["bash", "-c", f'printf %s "{sql}"'], capture_output=True, text=True, check=True).stdout
     assert echoed == sql
     assert "'a' || chr(36) || 'HOME'" in sql and "'app'" in sql
+
+
+# -- one pool plan: computed once, carried on the tuning, read by pgbouncer.ini, max_connections,
+#    explain and PGF401 ------------------------------------------------------------------------
+
+
+def test_the_pool_plan_is_computed_once_per_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = pooling.plan_for_spec
+    monkeypatch.setattr(pooling, "plan_for_spec", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    t = tune(_spec())
+    build_bundle(t)
+    assert len(calls) == 1  # the rule sized the server from it; the part did not plan again
+
+
+def test_pgbouncer_ini_writes_the_plan_the_tuning_carries() -> None:
+    """The part renders ``Tuning.pools``: a different carried plan changes the file (before, the
+    part planned the pools again from the spec and ignored what the tuning held)."""
+    import dataclasses
+
+    t = tune(_spec({"databases": ["a", "b"]}))
+    smaller = dataclasses.replace(t.pools.plan, default_pool_size=3, reserve_pool_size=1)
+    t.pools = dataclasses.replace(t.pools, plan=smaller)
+    pgb = parse_ini(bundle_files_of(t)[part.INI_PATH].content)["pgbouncer"]
+    assert (pgb["default_pool_size"], pgb["reserve_pool_size"], pgb["max_db_connections"]) == ("3", "1", "4")
+
+
+def bundle_files_of(t) -> dict[str, object]:
+    return {f.path: f for f in build_bundle(t)}
+
+
+@pytest.mark.parametrize("pool_size", [None, 7, 40])
+def test_one_plan_for_ini_max_connections_explain_and_pgf401(tmp_path: Path, pool_size: int | None) -> None:
+    """Change a plan input (the spec's pool_size) and the carried plan, pgbouncer.ini, max_connections,
+    explain and what PGF401 reads back from the written file all follow it."""
+    from pgforge.audit.checks.coherence import pool_limits
+    from pgforge.audit.discover import discover
+    from pgforge.explain import explain_rule
+    from pgforge.writer import write_bundle
+
+    spec = _spec({"databases": ["app", "web"], "pool_size": pool_size})
+    t = tune(spec)
+    plan = t.pools.plan
+    if pool_size is not None:
+        assert plan.default_pool_size == pool_size and plan.limited_by == "spec"
+    assert t.get("max_connections").value == t.pools.required_max_connections
+    files = build_bundle(t)
+    pgb = parse_ini({f.path: f for f in files}[part.INI_PATH].content)["pgbouncer"]
+    assert (int(pgb["default_pool_size"]), int(pgb["reserve_pool_size"]), int(pgb["max_db_connections"]),
+            int(pgb["max_client_conn"])) == (plan.default_pool_size, plan.reserve_pool_size,
+                                             plan.max_db_connections, plan.max_client_conn)
+    explained = explain_rule("max_connections", spec)
+    assert f"default_pool_size={plan.default_pool_size}" in explained
+    assert f"pooled={plan.server_connections}" in explained
+    write_bundle(tmp_path / "b", files, force=True)
+    [target] = discover([tmp_path / "b"], major=17)
+    read_back = [p for p, _ in pool_limits(target)]
+    assert [(p.database, p.pool_size, p.reserve_pool_size, p.max_db_connections) for p in read_back] == \
+           [(p.database, p.pool_size, p.reserve_pool_size, p.max_db_connections) for p in plan.limits()]
+    assert pooling.check(read_back, max_connections=t.get("max_connections").value,
+                         superuser_reserved=t.pools.superuser_reserved) == []

@@ -181,3 +181,22 @@ def test_too_many_databases_is_a_user_error() -> None:
     dbs = [f"db{i}" for i in range(60)]  # 512MB holds 67 connections: 54 beside the reserved slots
     with pytest.raises(UserError, match="pooled database"):
         tune(_spec(memory="512MB", pgbouncer={"enabled": True, "databases": dbs, "pool_size": 1}))
+
+
+def test_the_rule_and_the_tuning_share_one_pool_sizing() -> None:
+    """rules/connections.pool_sizing is memoised per context: the max_connections rule and the
+    tuning result hold the same object, sized beside the same reserved slots."""
+    from pgforge.rules.connections import pool_sizing
+    from pgforge.rules.context import Context
+
+    spec = HostSpec(memory="8GB", cpus=4, pg_version=16,
+                    pgbouncer={"enabled": True, "databases": ["a"], "client_connections": 300})
+    ctx = Context(spec)
+    sizing = pool_sizing(ctx)
+    rec = ctx.rec("max_connections")
+    assert pool_sizing(ctx) is sizing
+    assert rec.value == sizing.required_max_connections
+    assert rec.inputs["default_pool_size"] == sizing.plan.default_pool_size
+    t = tune(spec)
+    assert t.pools == sizing and t.pools.check(t.get("max_connections").value) == []
+    assert tune(HostSpec(memory="8GB", cpus=4)).pools is None

@@ -5,6 +5,11 @@ wrote against a server's max_connections and a file-descriptor limit (the audit,
 generator's own self-check). Both use the same constants and the same bound, so what pgforge
 writes always passes what pgforge checks.
 
+Counterparts: the plan for a host is computed once, by rules/connections.py (``pool_sizing``, which
+the max_connections rule sizes the server from), and carried on the tuning result as
+``Tuning.pools`` (:class:`PoolSizing`); parts/pgbouncer.py writes pgbouncer.ini from it and
+audit/checks/coherence.py (PGF401) judges a written pgbouncer.ini with :func:`check`.
+
 The facts this rests on (shared/research/audit-anchors.md §2, PgBouncer's config docs and source):
 
 * every (database, user) pair is its own pool of at most ``pool_size`` server connections, plus
@@ -111,6 +116,31 @@ class PoolPlan:
         """The plan as :func:`check` reads a written file."""
         return [PoolLimits(db, self.default_pool_size, self.reserve_pool_size, self.max_db_connections)
                 for db in self.databases]
+
+
+@dataclass(frozen=True)
+class PoolSizing:
+    """A plan with the server slots it was fitted beside: computed once per host by the
+    max_connections rule (rules/connections.py ``pool_sizing``) and carried on the tuning result
+    (``Tuning.pools``), so pgbouncer.ini (parts/pgbouncer.py), max_connections and ``explain`` all
+    read this one plan; the audit (PGF401) judges the written file with :func:`check`.
+    """
+
+    plan: PoolPlan
+    superuser_reserved: int
+    reserved_connections: int
+    #: Server connections the memory budget left for the pools beside the reserved slots.
+    capacity: int
+
+    @property
+    def required_max_connections(self) -> int:
+        return required_max_connections(self.plan, self.superuser_reserved, self.reserved_connections)
+
+    def check(self, max_connections: int) -> list[Finding]:
+        """:func:`check` of this plan in front of ``max_connections``, with its descriptor limit."""
+        return check(self.plan.limits(), max_connections=max_connections, superuser_reserved=self.superuser_reserved,
+                     reserved_connections=self.reserved_connections, max_client_conn=self.plan.max_client_conn,
+                     fd_limit=self.plan.fd_limit)
 
 
 @dataclass(frozen=True)

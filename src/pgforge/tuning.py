@@ -3,6 +3,10 @@
 This is the pure core between the spec and the templates: no I/O besides reading the packaged
 catalog. Everything emitted is known to the target major, inside its bounds, and uses only enum
 values every build accepts unless the spec says the target build has the optional feature.
+
+Besides the settings, a :class:`Tuning` carries the facts the rules computed that other files need:
+the memory budget (budget.py) and the PgBouncer pool plan (``pools``, computed once by
+rules/connections.py ``pool_sizing``), which the bundle parts (parts/) write instead of computing again.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from typing import Any
 
 from pgforge.budget import Budget, budget_for
 from pgforge.catalog import Catalog, Guc
+from pgforge.pooling import PoolSizing
 from pgforge.render.values import conf_text, display
 from pgforge.rules import CATEGORY_ORDER, REGISTRY, Kind
 from pgforge.rules.base import Recommendation
+from pgforge.rules.connections import pool_sizing
 from pgforge.rules.context import Context
 from pgforge.rules.extensions import EXTENSION_CONTEXTS
 from pgforge.spec import HostSpec
@@ -56,6 +62,9 @@ class Tuning:
     settings: list[Setting]
     budget: Budget
     warnings: list[str] = field(default_factory=list)
+    #: The PgBouncer pools max_connections was sized from (None without PgBouncer): the one plan
+    #: pgbouncer.ini, max_connections and ``explain`` share.
+    pools: PoolSizing | None = None
 
     def get(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)
@@ -105,4 +114,4 @@ def tune(spec: HostSpec, catalog: Catalog | None = None) -> Tuning:
     budget = budget_for(ctx)
     if not budget.fits:  # pragma: no cover - guarded by the max_connections rule; a bug if reached
         raise CatalogViolation(f"memory budget overcommitted: {budget.total} > {budget.limit}")
-    return Tuning(spec, ctx.catalog, settings, budget, warnings)
+    return Tuning(spec, ctx.catalog, settings, budget, warnings, pool_sizing(ctx))

@@ -1,9 +1,10 @@
 """Bundle part: PgBouncer's pgbouncer.ini, a userlist.txt without secrets, and the systemd
 drop-in that raises its file-descriptor limit (see parts/__init__.py for the contract).
 
-The pools come from the same function the max_connections rule used (pooling.plan_for_spec),
-fed with the max_connections the tuning chose, and are checked with pooling.check before
-anything is rendered: a bundle whose pools do not fit its own server is a pgforge bug.
+The pools are the plan the max_connections rule sized the server from, carried on the tuning
+result (``Tuning.pools``, computed once by rules/connections.py ``pool_sizing``), and are checked
+with pooling.check before anything is rendered: a bundle whose pools do not fit its own server is
+a pgforge bug. The audit's counterpart is PGF401 (audit/checks/coherence.py), with the same check.
 
 PgBouncer's ini dialect shapes the template: a comment is a line that *starts* with ``;`` or
 ``#`` (``pool_mode = transaction ; x`` makes the value ``transaction ; x``), times are bare
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from pgforge import __version__, pooling
 from pgforge.render.escape import Escaped, pgbouncer_connstr, pgbouncer_key
 from pgforge.render.templates import render
-from pgforge.rules.context import Context
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
 
@@ -61,18 +61,14 @@ def enabled(t: Tuning) -> bool:
 
 
 def plan_for_tuning(t: Tuning) -> pooling.PoolPlan:
-    """The pools for this tuning, proven to fit its max_connections and the stated descriptor limit."""
-    ctx = Context(t.spec, t.catalog)
-    max_connections = int(t.get("max_connections").value)
-    superuser = int(ctx.value("superuser_reserved_connections"))
-    reserved = int(ctx.value("reserved_connections") or 0)
-    plan = pooling.plan_for_spec(t.spec, max_connections - pooling.server_reserved(superuser, reserved))
-    problems = pooling.check(plan.limits(), max_connections=max_connections, superuser_reserved=superuser,
-                             reserved_connections=reserved, max_client_conn=plan.max_client_conn,
-                             fd_limit=plan.fd_limit)
-    if problems:  # pragma: no cover - the rule and the part share one function; a bug if reached
+    """The pools the tuning carries (``t.pools``, computed once by the max_connections rule),
+    proven to fit its max_connections and the stated descriptor limit."""
+    if t.pools is None:  # pragma: no cover - files() asks only when PgBouncer is enabled
+        raise AssertionError("pgbouncer enabled but the tuning carries no pool plan")
+    problems = t.pools.check(int(t.get("max_connections").value))
+    if problems:  # pragma: no cover - the rule sized max_connections from this plan; a bug if reached
         raise AssertionError("pgbouncer pools incoherent with max_connections: " + "; ".join(p.message for p in problems))
-    return plan
+    return t.pools.plan
 
 
 def _loopback(addr: str) -> bool:

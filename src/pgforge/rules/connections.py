@@ -1,8 +1,17 @@
 """Connection rules: max_connections (fitted to the memory budget), superuser_reserved_connections,
-and password_encryption."""
+and password_encryption; and the PgBouncer pool plan max_connections is sized from.
+
+The pool plan is computed here once per host (:func:`pool_sizing`, with pooling.py's pure
+formulas) and carried on the tuning result (``Tuning.pools``): parts/pgbouncer.py writes it into
+pgbouncer.ini, ``explain max_connections`` shows it through this rule's inputs, and the audit
+(PGF401 in audit/checks/coherence.py) judges a written pgbouncer.ini with the same pooling.check.
+"""
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
+from pgforge import pooling
 from pgforge.budget import BUDGET_PERCENT
 from pgforge.errors import UserError
 from pgforge.rules.base import PG_DOCS_CONNECTIONS, PGTUNE, Kind, Recommendation, Source, rule
@@ -42,17 +51,10 @@ def max_connections(ctx: Context) -> Recommendation:
     budget. An explicit ``connections`` in the spec is kept when it is larger.
     """
     requested = ctx.spec.requested_connections
-    pooled = ctx.spec.pgbouncer is not None and ctx.spec.pgbouncer.enabled
-    wm = ctx.value("work_mem")
-    available = connection_memory(ctx)
-    fits = max(0, available // wm)
-    if pooled:
-        return _pooled_max_connections(ctx, wm, available, fits)
-    if fits < MIN_CONNECTIONS:
-        raise UserError(
-            f"{h(ctx.ram)} of RAM cannot hold {MIN_CONNECTIONS} connections at work_mem {h(wm)} beside "
-            f"shared_buffers and maintenance memory; give the host more memory",
-            "memory")
+    wm, available, fits = _connection_fit(ctx)
+    sizing = pool_sizing(ctx)
+    if sizing is not None:
+        return _pooled_max_connections(ctx, sizing, wm, available, fits)
     direct_limit = direct_connection_limit(ctx.cpus)
     value, notes, why, source = requested, [], "", PGTUNE if ctx.spec.connections is None else PG_DOCS_CONNECTIONS
     if value > direct_limit:
@@ -74,23 +76,53 @@ def max_connections(ctx: Context) -> Recommendation:
                     available=available, cpus=ctx.cpus)
 
 
-def _pooled_max_connections(ctx: Context, wm: int, available: int, fits: int) -> Recommendation:
-    """max_connections when PgBouncer is in front: the pools plus the reserved and maintenance slots."""
-    from pgforge import pooling
-
+def _connection_fit(ctx: Context) -> tuple[int, int, int]:
+    """(work_mem, the memory the budget leaves for connections, the connections that fit in it);
+    a host that cannot hold :data:`MIN_CONNECTIONS` is refused."""
+    wm = ctx.value("work_mem")
+    available = connection_memory(ctx)
+    fits = max(0, available // wm)
     if fits < MIN_CONNECTIONS:
         raise UserError(
             f"{h(ctx.ram)} of RAM cannot hold {MIN_CONNECTIONS} connections at work_mem {h(wm)} beside "
             f"shared_buffers and maintenance memory; give the host more memory",
             "memory")
-    superuser = int(ctx.value("superuser_reserved_connections"))
-    reserved = int(ctx.value("reserved_connections") or 0)  # PostgreSQL 16+; None before
-    capacity = fits - pooling.server_reserved(superuser, reserved)
-    try:
-        plan = pooling.plan_for_spec(ctx.spec, capacity)
-    except pooling.PoolingError as exc:
-        raise UserError(str(exc), "pgbouncer.databases") from None
-    need = pooling.required_max_connections(plan, superuser, reserved)
+    return wm, available, fits
+
+
+#: The one plan per evaluation context (a Context is one host spec and one catalog).
+_SIZINGS: WeakKeyDictionary[Context, pooling.PoolSizing | None] = WeakKeyDictionary()
+
+
+def pool_sizing(ctx: Context) -> pooling.PoolSizing | None:
+    """The PgBouncer pools for ``ctx``'s host, or None without PgBouncer: computed once per context.
+
+    The pools get what the memory budget leaves for connections minus the superuser-reserved,
+    reserved (PostgreSQL 16+) and maintenance slots (pooling.plan_for_spec); max_connections is
+    then sized from them. tune() carries the result as ``Tuning.pools``.
+    """
+    if ctx in _SIZINGS:
+        return _SIZINGS[ctx]
+    sizing = None
+    if ctx.spec.pgbouncer is not None and ctx.spec.pgbouncer.enabled:
+        _, _, fits = _connection_fit(ctx)
+        superuser = int(ctx.value("superuser_reserved_connections"))
+        reserved = int(ctx.value("reserved_connections") or 0)  # PostgreSQL 16+; None before
+        capacity = fits - pooling.server_reserved(superuser, reserved)
+        try:
+            plan = pooling.plan_for_spec(ctx.spec, capacity)
+        except pooling.PoolingError as exc:
+            raise UserError(str(exc), "pgbouncer.databases") from None
+        sizing = pooling.PoolSizing(plan, superuser, reserved, capacity)
+    _SIZINGS[ctx] = sizing
+    return sizing
+
+
+def _pooled_max_connections(ctx: Context, sizing: pooling.PoolSizing, wm: int, available: int,
+                            fits: int) -> Recommendation:
+    """max_connections when PgBouncer is in front: the pools plus the reserved and maintenance slots."""
+    plan, superuser, reserved = sizing.plan, sizing.superuser_reserved, sizing.reserved_connections
+    need = sizing.required_max_connections
     value = need
     asked = ctx.spec.connections
     if asked is not None and asked > need:
