@@ -272,7 +272,7 @@ def check_pgbouncer_ini(name: str, path: Path, text: str) -> None:
     mode, dbs = {"full": ("transaction", ["app"]), "walg": ("session", ["app", "reports"])}[name]
     assert settings["pool_mode"] == mode
     assert [e.key for e in ini.databases] == dbs
-    # the pools fit the server's max_connections less what PgBouncer leaves for maintenance
+    # every pool's server connections fit the server's max_connections
     conf = parse_pgconf((path.parent.parent / "postgresql.conf").read_text(encoding="utf-8"), "postgresql.conf")
     max_conn = int(next(s.value for s in conf.settings if s.name == "max_connections"))
     assert len(dbs) * int(settings["default_pool_size"]) <= max_conn
@@ -287,8 +287,9 @@ def check_userlist(name: str, path: Path, text: str) -> None:
 
 
 def check_limits(name: str, path: Path, text: str) -> None:
-    assert records(text) == ["[Service]", records(text)[1]]
-    nofile = int(records(text)[1].removeprefix("LimitNOFILE="))
+    service, limit = records(text)
+    assert service == "[Service]" and limit.startswith("LimitNOFILE=")
+    nofile = int(limit.removeprefix("LimitNOFILE="))
     ini = parse_pgbouncer_ini((path.parent.parent / "pgbouncer.ini").read_text(), "pgbouncer.ini")
     max_client = int({e.key: e.value for e in ini.sections["pgbouncer"]}["max_client_conn"])
     assert nofile > max_client
@@ -298,7 +299,8 @@ def check_script(name: str, path: Path, text: str) -> None:
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "\nset -euo pipefail\n" in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o755
-    subprocess.run(["bash", "-n", str(path)], check=True)  # parses; shellcheck runs in test_shellcheck_scripts
+    parsed = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+    assert parsed.returncode == 0, parsed.stderr  # bash parses it; shellcheck runs in test_shellcheck_scripts
 
 
 def check_bootstrap(name: str, path: Path, text: str) -> None:
