@@ -20,27 +20,19 @@ from pathlib import Path
 import pytest
 import yaml
 from fakeroot import GIB, KIB, NVME_PCI, FakeRoot, fake_runner
+from test_detect_host import CONFIGURE_17
+from test_detect_host import container as container_root
 
 import pgforge.detect
 
-CONFIGURE_17 = "'--prefix=/usr' '--with-lz4' '--with-zstd'"
 CONFIGURE_16 = "'--prefix=/usr' '--with-lz4' '--with-liburing'"
 BARE_MEMORY = 16_311_828 * KIB  # what a "16 GB" machine reports: not a whole number of MiB
 
 
 def container(path: Path) -> tuple[FakeRoot, dict, dict]:
-    """A 64-CPU, 64 GiB host; the container gets 2 GiB and 2 CPUs; its data dir (PGDATA) is on a spinning disk."""
-    fr = FakeRoot(path)
-    fr.meminfo(64 * GIB)
-    fr.cpus(allowed="0-63", online="0-63")
-    fr.cgroup_v2("/", {"memory.max": f"{2 * GIB}\n", "cpu.max": "200000 100000\n"})
-    fr.disk("nvme0n1", "259:0", devpath=NVME_PCI)
-    fr.disk("sdb", "8:16", rotational="1", partitions={"sdb1": "8:17"})
-    fr.mount("/", "259:0", source="/dev/nvme0n1")
-    fr.mount("/var/lib/postgresql/data", "8:17", source="/dev/sdb1")
-    fr.data_dir("/var/lib/postgresql/data", "17")
+    """tests/test_detect_host.py's container: 2 GiB and 2 CPUs of a 64-CPU, 64 GiB host, PGDATA on a spinning disk."""
     run = {("pg_config", "--version"): "PostgreSQL 17.5\n", ("pg_config", "--configure"): CONFIGURE_17}
-    return fr, {"PGDATA": "/var/lib/postgresql/data"}, run
+    return container_root(path), {"PGDATA": "/var/lib/postgresql/data"}, run
 
 
 def bare(path: Path) -> tuple[FakeRoot, dict, dict]:
