@@ -218,3 +218,41 @@ def test_bootstrap_refuses_environment_values_that_would_leave_their_place(tmp_p
                           env={"PATH": f"{tmp_path}:{os.environ['PATH']}", "PGBIN": str(tmp_path), **env})
     assert proc.returncode == 1, proc.stderr
     assert "is not a" in proc.stderr and not (tmp_path / "ran").exists()
+
+
+def _heredoc_settings(script: str) -> list[tuple[str, str]]:
+    """The ``name = value`` lines bootstrap_<replica>.sh appends to postgresql.auto.conf."""
+    body = script.split('cat >>"$auto.new" <<SETTINGS\n', 1)[1].split("\nSETTINGS\n", 1)[0]
+    return [(name.strip(), value.strip()) for line in body.splitlines()
+            if not line.startswith(("#", "$")) for name, _, value in [line.partition("=")]]
+
+
+@pytest.mark.parametrize("workload", ["oltp", "desktop"])
+def test_bootstrap_standby_settings_are_the_rules_values(workload: str) -> None:
+    """One source: the bootstrap script writes hot_standby and hot_standby_feedback with the values
+    the rules put in postgresql.conf (parts/replication.standby_settings), for the same spec."""
+    from pgforge.parts.replication import standby_settings
+    from pgforge.rules.replication import STANDBY_RULES
+
+    t = _tuning(workload=workload, replication={"replicas": ONE, "primary_host": "10.0.0.1"},
+                archive={"target": "local", "local_dir": "/srv/wal"})
+    files = {f.path: f for f in build_bundle(t)}
+    written = _heredoc_settings(files["replication/bootstrap_replica1.sh"].content)
+    assert written == standby_settings(t)
+    for name in STANDBY_RULES:
+        assert dict(written)[name] == t.get(name).text
+        assert f"\n{name} = {t.get(name).text}\n" in files["postgresql.conf"].content
+    assert dict(written)["hot_standby_feedback"] == ("off" if workload == "desktop" else "on")
+    assert [n for n, _ in written] == ["primary_conninfo", "primary_slot_name", "hot_standby", "hot_standby_feedback",
+                                       "port", "cluster_name"]
+
+
+def test_bootstrap_follows_the_rule_value_it_is_given() -> None:
+    """The script has no standby value of its own: a different hot_standby in the tuning is what it
+    writes (before, the template wrote a literal ``hot_standby = on``)."""
+    import dataclasses
+
+    t = _tuning(replication={"replicas": ONE, "primary_host": "10.0.0.1"})
+    t.settings = [dataclasses.replace(s, value=False) if s.name == "hot_standby" else s for s in t.settings]
+    files = {f.path: f for f in build_bundle(t)}
+    assert ("hot_standby", "off") in _heredoc_settings(files["replication/bootstrap_replica1.sh"].content)

@@ -8,17 +8,26 @@ Files, when the spec has a ``replication:`` section:
 - ``replication/<publication>_publication.sql`` / ``_subscription.sql`` when logical replication is asked.
 
 The primary-side settings (wal_level, max_wal_senders, slots, synchronous_standby_names, ...) are
-rules (rules/replication.py) and land in postgresql.conf; the pg_hba.conf lines for the replicas
-come from the same ``replicas`` and ``user`` fields in the hba part.
+rules (rules/replication.py) and land in postgresql.conf; the standby settings each bootstrap script
+writes into the replica's postgresql.auto.conf are :func:`standby_settings`, with the values of the
+standby-side rules (rules/replication.py ``STANDBY_RULES``) and the restore_command of the archive
+(sections/archive.py). The pg_hba.conf lines for the replicas come from the same ``replicas`` and
+``user`` fields in the hba part; the spec section is sections/replication.py.
 """
 
 from __future__ import annotations
 
+import re
+
 from pgforge.parts.archive import PRIVATE, PUBLIC, SCRIPT, common_context, restore_conf_line
 from pgforge.render.escape import file_component
 from pgforge.render.templates import render
+from pgforge.rules.replication import STANDBY_RULES
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
+
+#: A postgresql.conf value that needs no quoting, in postgresql.conf or in the script's heredoc.
+_PLAIN_CONF_WORD = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def primary_host(t: Tuning) -> str:
@@ -38,6 +47,23 @@ def server_ssl(t: Tuning) -> bool:
     """Whether the primary's postgresql.conf turns ssl on (set by the ssl rule when TLS is asked)."""
     setting = t.get("ssl")
     return bool(setting and setting.value)
+
+
+def standby_settings(t: Tuning) -> list[tuple[str, str]]:
+    """``(name, value)`` in the order bootstrap_<replica>.sh writes them into the replica's
+    postgresql.auto.conf (an unquoted shell heredoc): the connection to the primary and the
+    replica's identity are the script's run-time variables (``$conninfo``, ``$name``,
+    ``$replica_port``); hot_standby and hot_standby_feedback are the values of the rules that
+    also put them in postgresql.conf. The restore_command line follows when there is an archive.
+    """
+    rules = []
+    for name in STANDBY_RULES:
+        setting = t.get(name)
+        if setting is None or not _PLAIN_CONF_WORD.fullmatch(setting.text):  # pragma: no cover - a bug if reached
+            raise AssertionError(f"standby setting {name} has no plain value for a replica: {setting}")
+        rules.append((name, setting.text))
+    return [("primary_conninfo", "'$conninfo'"), ("primary_slot_name", "'$name'"), *rules,
+            ("port", "$replica_port"), ("cluster_name", "'$name'")]
 
 
 def warnings(t: Tuning) -> list[str]:
@@ -64,15 +90,15 @@ def files(t: Tuning) -> list[OutFile]:
         return []
     host = primary_host(t)
     ctx = common_context(spec)
-    feedback = t.get("hot_standby_feedback")
     ctx.update(rep=rep, primary_host=host, sslmode=rep.conn_sslmode(server_ssl(t)),
-               feedback=bool(feedback and feedback.value),
-               restore_line=restore_conf_line(spec.archive) if spec.archive else "")
+               restore_line=restore_conf_line(spec.archive) if spec.archive else "",
+               pgpass_host=host or "PRIMARY")
     out = [OutFile("replication/primary_setup.sql", render("scripts/primary_setup.sql.j2", replicas=rep.replicas, **ctx),
                    PUBLIC, "run once on the primary: replication role (no password) and one slot per replica", "run")]
+    standby = standby_settings(t) if rep.replicas else []
     for replica in rep.replicas:
         out.append(OutFile(f"replication/bootstrap_{file_component(replica.name)}.sh",
-                           render("scripts/bootstrap_replica.sh.j2", replica=replica, **ctx), SCRIPT,
+                           render("scripts/bootstrap_replica.sh.j2", replica=replica, standby=standby, **ctx), SCRIPT,
                            f"run on {replica.host} as postgres: clone the primary into an empty data directory "
                            f"(pg_basebackup -X stream -R -S {replica.name}) and write its standby settings", "run"))
     if rep.replicas or rep.wants_logical:
