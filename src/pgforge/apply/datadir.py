@@ -73,9 +73,23 @@ def find_config_file(data_dir: Path, config_file: Path | None = None) -> Path:
     raise UserError("no postgresql.conf in the data directory; name it with --config-file", str(data_dir))
 
 
+def _read(path: Path) -> bytes:
+    """A configuration file apply edits: a regular file of bounded size (pgforge.inputs), else exit 2."""
+    from pgforge.inputs import read_bytes
+
+    try:
+        return read_bytes(path)
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc.strerror or exc}", str(path)) from None
+
+
 def data_dir_major(data_dir: Path) -> int:
     try:
-        text = (data_dir / "PG_VERSION").read_text(encoding="utf-8").strip()
+        from pgforge.inputs import MAX_VERSION_FILE_BYTES, read_bytes
+
+        text = read_bytes(data_dir / "PG_VERSION", limit=MAX_VERSION_FILE_BYTES).decode("ascii").strip()
+        if not text.split(".")[0].isdigit() or len(text) > 8:
+            raise ValueError(text)
         return int(text.split(".")[0])
     except (OSError, ValueError):
         raise UserError("cannot read PG_VERSION (not a data directory?)", str(data_dir)) from None
@@ -113,7 +127,7 @@ def plan_datadir(
     if major != t.spec.pg_version:
         raise UserError(f"the data directory is PostgreSQL {major} but the settings were tuned for "
                         f"{t.spec.pg_version}; drop --pg-version or set it to {major}", str(data_dir))
-    old_main = conf.read_bytes()
+    old_main = _read(conf)
     main = parse_pgconf(old_main.decode("utf-8", errors="replace"), str(conf))
     include_dirs = [inc for inc in main.includes if inc.kind == "include_dir" and inc.target]
     if include_dirs:
@@ -187,7 +201,7 @@ def plan_datadir(
     files: list[FileChange] = []
     new_dirs: list[Path] = []
     new_dropin = render_dropin(t, settings, excluded).encode("utf-8")
-    old_dropin = dropin.read_bytes() if dropin.exists() else None
+    old_dropin = _read(dropin) if dropin.exists() else None
     if old_dropin != new_dropin:
         if old_dropin is not None:
             d_mode, d_uid, d_gid = _owner_mode(dropin)

@@ -22,6 +22,7 @@ from typing import Any
 from pgforge.apply.datadir import DROPIN_DIR, DROPIN_NAME, MANIFEST, ROLLED_BACK, _sha256, atomic_write, backup_root
 from pgforge.apply.plan import FileChange
 from pgforge.errors import UserError
+from pgforge.inputs import read_bytes
 from pgforge.writer import fsync_dir
 
 
@@ -42,7 +43,7 @@ class RollbackPlan:
     def diff(self) -> str:
         out = [f.diff() for f in self.files]
         for p in self.remove:
-            old = p.read_bytes() if p.exists() else b""
+            old = read_bytes(p) if p.exists() else b""
             out.append(FileChange(p, old, b"", 0, 0, 0).diff().replace(f"b{p}", "/dev/null", 1))
         return "".join(out)
 
@@ -92,7 +93,7 @@ def _dropin_dirs(conf: Path, containers: list[str]) -> list[str]:
 
     dirs = [os.path.abspath(conf.parent / DROPIN_DIR)]
     try:
-        main = parse_pgconf(conf.read_bytes().decode("utf-8", errors="replace"), str(conf))
+        main = parse_pgconf(read_bytes(conf).decode("utf-8", errors="replace"), str(conf))
         targets = [inc.target for inc in main.includes if inc.kind == "include_dir" and inc.target]
     except (OSError, ValueError, UserError):
         targets = []

@@ -21,7 +21,9 @@ from pgforge.errors import UserError
 def postmaster_pid(data_dir: Path) -> int | None:
     """PID of the postmaster running on ``data_dir``, or None when it is not running."""
     try:
-        first = (data_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()[0]
+        from pgforge.inputs import read_bytes
+
+        first = read_bytes(data_dir / "postmaster.pid", limit=4096).decode("ascii").splitlines()[0]
         pid = int(first.strip())
     except (OSError, ValueError, IndexError):
         return None

@@ -148,7 +148,9 @@ def execute_sql(plan: ApplyPlan, conn, *, state_dir: Path | None = None, reload:
 def rollback_statements(record_path: Path) -> list[str]:
     """The ALTER SYSTEM statements that put back what ``execute_sql`` saved in ``record_path``."""
     try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
+        from pgforge.inputs import read_bytes
+
+        record = json.loads(read_bytes(record_path))
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read the saved state: {exc}", str(record_path)) from None
     previous = record.get("previous") if isinstance(record, dict) else None

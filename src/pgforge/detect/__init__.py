@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from pgforge.inputs import MAX_FILE_BYTES, read_bytes
+
 if TYPE_CHECKING:  # pragma: no cover - names re-exported lazily below
     from pgforge.detect.host import Detection, detect_host
 
@@ -123,7 +125,9 @@ def list_dir(root: Path, path: str | PurePosixPath) -> list[str]:
 def read_text(root: Path, path: str | PurePosixPath) -> str | None:
     """File contents, or ``None`` when it is missing, unreadable or not text (never raises)."""
     try:
-        return under(root, path).read_text(encoding="utf-8")
+        # bounded, regular files only: a root's /proc or /sys file swapped for a FIFO or a
+        # device must not hang or exhaust detection (pgforge.inputs)
+        return read_bytes(under(root, path), limit=MAX_FILE_BYTES).decode("utf-8")
     except (OSError, UnicodeDecodeError, ValueError):
         return None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pgforge import __version__
+from pgforge.inputs import read_bytes
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -97,7 +98,7 @@ class _Fingerprints:
             return ""
         if path not in self._lines:
             try:
-                self._lines[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+                self._lines[path] = read_bytes(path).decode("utf-8", errors="replace").splitlines()
             except OSError:
                 self._lines[path] = []
         text = self._lines[path]
