@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pgforge.audit.checks.security import covers
+from pgforge.hba_semantics import covers
 from pgforge.audit.model import Finding
 from pgforge.parsers.hba import parse_hba
 

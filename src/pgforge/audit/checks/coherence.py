@@ -14,11 +14,12 @@ from typing import Iterable
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pgforge import pooling
+from pgforge.addresses import is_loopback
 from pgforge.audit.checks.durability import archiving
-from pgforge.audit.checks.security import is_keyword, is_loopback_address
 from pgforge.audit.model import Hit, check
 from pgforge.audit.target import Target
 from pgforge.audit.values import at_value, effective_enum, effective_int
+from pgforge.hba_semantics import is_keyword
 
 # PgBouncer defaults (1.18-1.25, src/main.c).
 DEFAULT_POOL_SIZE = 20
@@ -46,7 +47,7 @@ def _local_host(host: str | None, listen: set[str]) -> bool:
         return True
     for h in host.split(","):
         h = h.strip()
-        if h.startswith(("/", "@")) or h in listen or is_loopback_address(h):
+        if h.startswith(("/", "@")) or h in listen or is_loopback(h):
             continue
         return False
     return True
