@@ -438,3 +438,34 @@ def test_quoted_string_tokens_keep_flex_longest_match(line: str, token: str | No
         assert kind == "err"
     else:
         assert (kind, line[start:end]) == ("string", token)
+
+
+# --------------------------------------------------------------------------- apply's and detect's own reads
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_apply_dry_run_refuses_a_postgresql_conf_that_is_no_regular_file(kind: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "PG_VERSION").write_text("17\n")
+    conf = data / "postgresql.conf"
+    if kind == "fifo":
+        os.mkfifo(conf)
+    else:
+        conf.symlink_to("/dev/zero")
+    proc = run_cli(["apply", "--memory", "4GB", "--cpus", "2", "--pg-version", "17", "--data-dir", str(data),
+                    "--config-file", str(conf), "--dry-run"], timeout=30)
+    assert_refused(proc, "postgresql.conf", "FIFO" if kind == "fifo" else "character device")
+
+
+def test_detect_under_a_root_whose_proc_files_are_fifos_does_not_hang(tmp_path: Path) -> None:
+    from pgforge.detect import read_text
+
+    (tmp_path / "proc").mkdir()
+    os.mkfifo(tmp_path / "proc" / "meminfo")
+    (tmp_path / "proc" / "cpuinfo").symlink_to("/dev/zero")
+    proc = run_python(f"from pathlib import Path; from pgforge.detect import read_text as r; "
+                      f"print(r(Path({str(tmp_path)!r}), '/proc/meminfo'), r(Path({str(tmp_path)!r}), '/proc/cpuinfo'))",
+                      timeout=20)
+    assert proc.returncode == 0 and proc.stdout.split() == ["None", "None"], proc.stderr[-2000:]
+    assert read_text(tmp_path, "/proc/missing") is None

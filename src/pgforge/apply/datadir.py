@@ -60,6 +60,10 @@ def find_config_file(data_dir: Path, config_file: Path | None = None) -> Path:
     """postgresql.conf of the cluster in ``data_dir``: explicit, in the data directory, or Debian's."""
     if config_file is not None:
         if not config_file.is_file():
+            if config_file.exists():
+                from pgforge.inputs import file_kind
+
+                raise UserError(f"is {file_kind(config_file.stat().st_mode)}, not a regular file", str(config_file))
             raise UserError("no such file", str(config_file))
         return config_file.resolve()
     if not (data_dir / "PG_VERSION").is_file():
