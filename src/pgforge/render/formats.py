@@ -101,11 +101,14 @@ def render_detected_yaml(values: dict[str, Any], notes: list[tuple[str, str]], u
 
     Values and notes come from the host (a data directory path, a mount, a version string), so
     comments go through comment_text and every string value is a quoted YAML scalar."""
+    from pgforge.spec import HostSpec
     from pgforge.units import format_bytes_pg
 
     lines = ["# Detected by pgforge on this host; edit and pass back with --spec."]
     lines += [f"# {comment_text(field)}: {comment_text(message)}" for field, message in notes]
-    lines += [f"# {comment_text(f)}: not detected ({comment_text(why)}); pgforge's default applies"
+    required = {name for name, field in HostSpec.model_fields.items() if field.is_required()}
+    lines += [f"# {comment_text(f)}: not detected ({comment_text(why)}); "
+              + ("required: add it before passing this back" if f in required else "pgforge's default applies")
               for f, why in undetected.items()]
     for key in ("memory", "cpus", "storage", "pg_version"):
         if key in values:
