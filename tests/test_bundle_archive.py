@@ -286,3 +286,108 @@ def test_issue_example_generates_with_the_cli(tmp_path: Path) -> None:
     conf = (out / "postgresql.conf").read_text()
     assert "\narchive_command = '/usr/local/lib/pgforge/archive_wal.sh \"%p\" \"%f\"'\n" in conf
     assert "\nwal_level = replica\n" in conf
+
+
+# ------------------------------------------------------------------------- one home per location
+
+
+def _shell_value(script: str, assignment: str, **env: str) -> str:
+    """What the script's ``assignment=...`` line sets, as bash reads it (other variables from env)."""
+    [line] = [ln.strip() for ln in script.splitlines() if ln.strip().startswith(assignment + "=")]
+    prelude = "".join(f"{k}={v!s}; " for k, v in env.items())
+    name = assignment
+    if line.startswith(f"{name}=("):
+        out = subprocess.run(["bash", "-c", f"{prelude}{line}; printf '%s\\n' \"${{{name}[@]}}\""],
+                             capture_output=True, text=True, check=True).stdout
+        return out
+    return subprocess.run(["bash", "-c", f"{prelude}{line}; printf '%s' \"${name}\""],
+                          capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("s3", [
+    {"bucket": "wal-bkt", "prefix": "prod/wal/"},
+    {"bucket": "wal-bkt"},
+    {"bucket": "wal-bkt", "prefix": "a", "endpoint_url": "http://127.0.0.1:9000", "region": "eu-west-1",
+     "aws_cli": "/opt/aws/bin/aws"},
+])
+def test_s3_locations_come_from_the_target(s3: dict[str, Any]) -> None:
+    """The WAL key archive_wal.sh stores, the WAL folder base_backup.sh prunes, the base-backup
+    folder, the aws CLI words and restore_command's URL are all S3Target's (sections/archive.py)."""
+    spec = _spec(archive={"target": "s3", "s3": s3})
+    target = spec.archive.s3
+    files = _files(archive={"target": "s3", "s3": s3})
+    wal = files["archive/archive_wal.sh"].content
+    base = files["archive/base_backup.sh"].content
+    segment = "000000010000000000000003"
+    assert _shell_value(wal, "key", name=segment) == target.key(segment)
+    assert f"s3://{target.bucket}/{_shell_value(wal, 'key', name=segment)}" == target.url(segment)
+    assert _shell_value(base, "wal_prefix") == target.folder()
+    assert _shell_value(base, "store_base") == target.folder("base")
+    assert _shell_value(wal, "aws").split() == target.cli_words() == _shell_value(base, "store_cli").split()
+    assert spec.archive.restore_command().startswith(target.cli() + " s3 cp")
+    assert f'"{target.url("%f")}"' in spec.archive.restore_command()
+
+
+def test_scripts_write_the_folder_the_target_computes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A different S3Target.folder is what every script uses: no template builds a key itself."""
+    from pgforge.sections.archive import S3Target
+
+    monkeypatch.setattr(S3Target, "folder", lambda self, *parts: "/".join(["moved", *parts]) + "/")
+    files = _files(archive={"target": "s3", "s3": S3})
+    assert _shell_value(files["archive/archive_wal.sh"].content, "key", name="F") == "moved/F"
+    assert _shell_value(files["archive/base_backup.sh"].content, "wal_prefix") == "moved/"
+    assert _shell_value(files["archive/base_backup.sh"].content, "store_base") == "moved/base/"
+
+
+def _ini(text: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+            out[section] = {}
+        elif line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[section][key] = value
+    return out
+
+
+@pytest.mark.parametrize("archive", [
+    {"target": "pgbackrest", "stanza": "db1"},
+    {"target": "pgbackrest", "local_dir": "/srv/pgbr", "pgbackrest_config": "/etc/pgb/pgb.conf"},
+    {"target": "pgbackrest", "s3": {"bucket": "bkt-a", "prefix": "x/y", "region": "eu-central-1"}},
+    {"target": "pgbackrest", "s3": {"bucket": "bkt-a", "endpoint_url": "https://minio.local:9443"}},
+])
+def test_pgbackrest_options_come_from_one_function(archive: dict[str, Any]) -> None:
+    """pgbackrest.conf's [global] is parts/archive.pgbackrest_global, with pgBackRest's defaults there;
+    every pgbackrest call (archive_command, base_backup.sh, pitr_restore.sh) uses ArchiveSpec.pgbackrest_args."""
+    from pgforge.parts.archive import PGBACKREST_DEFAULT_PATH, PGBACKREST_DEFAULT_REGION, pgbackrest_global
+
+    spec = _spec(archive=archive)
+    files = _files(archive=archive)
+    repo, policy = pgbackrest_global(spec.archive)
+    conf = _ini(files["archive/pgbackrest.conf"].content)
+    assert conf["global"] == dict(repo + policy)
+    assert conf[spec.archive.stanza] == {"pg1-path": "/var/lib/postgresql/17/main", "pg1-port": "5432"}
+    if "s3" not in archive:
+        assert conf["global"]["repo1-path"] == archive.get("local_dir", PGBACKREST_DEFAULT_PATH)
+    else:
+        assert conf["global"]["repo1-path"] == "/" + spec.archive.s3.key()
+        assert conf["global"]["repo1-s3-region"] == archive["s3"].get("region", PGBACKREST_DEFAULT_REGION)
+    args = spec.archive.pgbackrest_args
+    assert spec.archive.archive_command().startswith("pgbackrest " + " ".join(args) + " ")
+    assert f"\npgbackrest {' '.join(args)} --type=" in files["archive/base_backup.sh"].content
+    assert f"opts=({' '.join(args)} " in files["recovery/pitr_restore.sh"].content
+
+
+@pytest.mark.parametrize("s3", [None, {"bucket": "walg-bkt", "prefix": "w"}])
+def test_walg_command_words_are_the_archive_commands(s3: dict[str, Any] | None) -> None:
+    archive = {"target": "wal-g", **({"s3": s3} if s3 else {})}
+    spec = _spec(archive=archive)
+    files = _files(archive=archive)
+    words = spec.archive.walg_words
+    assert words == (["wal-g", "--config", spec.archive.walg_config] if s3 else ["wal-g"])
+    for path in ("archive/base_backup.sh", "recovery/pitr_restore.sh"):
+        assert _shell_value(files[path].content, "walg").split() == words
+    assert spec.archive.archive_command() == " ".join(words) + ' wal-push "%p"'
+    assert spec.archive.restore_command() == " ".join(words) + ' wal-fetch "%f" "%p"'

@@ -9,7 +9,15 @@ Files, when the spec has an ``archive:`` section:
 - ``recovery/pitr_restore.sh`` and ``recovery/README.md``: the recovery kit.
 
 The restore_command of the kit and the archive_command in postgresql.conf both come from
-:class:`~pgforge.sections.archive.ArchiveSpec`, so they always name the same place.
+:class:`~pgforge.sections.archive.ArchiveSpec`, so they always name the same place. Every location
+and option set the scripts use is computed once and handed to the templates: object keys and folders
+by ``S3Target.key``/``folder``, the aws CLI words by ``S3Target.cli_words``, the pgbackrest and wal-g
+options by ``ArchiveSpec.pgbackrest_args``/``walg_words``, and pgbackrest.conf's options (with
+pgBackRest's defaults) by :func:`pgbackrest_global`; the templates only lay them out.
+
+Counterparts: the spec section is sections/archive.py, the archive settings of postgresql.conf are
+rules/archive.py, the logical backups are parts/backup.py (sharing :func:`store_context`), and the
+audit's archive checks are in audit/checks/durability.py and coherence.py.
 """
 
 from __future__ import annotations
@@ -54,20 +62,9 @@ def store_context(local_dir: str | None, s3: S3Target | None, sub: str = "", *, 
         assert local_dir is not None
         root = f"{local_dir.rstrip('/')}/{sub}" if sub else local_dir
         return {"kind": kind, "root": root, "describe": f"{root}/", "need": wanted}
-    key = s3.key(sub) if sub else s3.key()
-    base = f"{key}/" if key else ""
-    return {"kind": kind, "cli": s3_cli_words(s3), "bucket": s3.bucket, "base": base, "describe": f"s3://{s3.bucket}/{base}",
+    base = s3.folder(sub)
+    return {"kind": kind, "cli": s3.cli_words(), "bucket": s3.bucket, "base": base, "describe": f"s3://{s3.bucket}/{base}",
             "need": wanted}
-
-
-def s3_cli_words(s3: S3Target) -> list[str]:
-    """The aws CLI and this target's global options as separate words (the templates quote each)."""
-    words = [s3.aws_cli]
-    if s3.endpoint_url:
-        words += ["--endpoint-url", s3.endpoint_url]
-    if s3.region:
-        words += ["--region", s3.region]
-    return words
 
 
 def common_context(spec: HostSpec) -> dict[str, Any]:
@@ -98,12 +95,34 @@ def _walg_json(archive: ArchiveSpec, spec: HostSpec) -> str:
     return json_text(conf, indent=2)
 
 
-def _pgbackrest_endpoint(archive: ArchiveSpec) -> tuple[str, int | None]:
-    if archive.s3 is None or not archive.s3.endpoint_url:
-        region = archive.s3.region if archive.s3 and archive.s3.region else "us-east-1"
-        return f"s3.{region}.amazonaws.com", None
-    parts = urlsplit(archive.s3.endpoint_url)
-    return parts.hostname or "", parts.port
+#: pgBackRest's repository path when it is not on S3 and the spec gives no local_dir (its own default).
+PGBACKREST_DEFAULT_PATH = "/var/lib/pgbackrest"
+#: The S3 region pgBackRest is told when the spec names none (AWS's default region).
+PGBACKREST_DEFAULT_REGION = "us-east-1"
+
+
+def pgbackrest_global(archive: ArchiveSpec) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The ``[global]`` options of pgbackrest.conf, in order: where the repository is (S3 bucket,
+    path, endpoint, region, addressing), then how long backups are kept and how they run."""
+    s3 = archive.s3
+    if s3 is None:
+        repo = [("repo1-path", archive.local_dir or PGBACKREST_DEFAULT_PATH)]
+    else:
+        region = s3.region or PGBACKREST_DEFAULT_REGION
+        repo = [("repo1-type", "s3"), ("repo1-s3-bucket", s3.bucket), ("repo1-path", "/" + s3.key())]
+        if s3.endpoint_url:
+            endpoint = urlsplit(s3.endpoint_url)
+            repo.append(("repo1-s3-endpoint", endpoint.hostname or ""))
+            if endpoint.port:
+                repo.append(("repo1-storage-port", str(endpoint.port)))
+        else:
+            repo.append(("repo1-s3-endpoint", f"s3.{region}.amazonaws.com"))
+        repo.append(("repo1-s3-region", region))
+        # A custom endpoint (MinIO, Ceph) is addressed by path; AWS by virtual host, keys from the instance role.
+        repo.append(("repo1-s3-uri-style", "path") if s3.endpoint_url else ("repo1-s3-key-type", "auto"))
+    policy = [("repo1-retention-full-type", "time"), ("repo1-retention-full", str(archive.retention_days)),
+              ("start-fast", "y"), ("log-level-console", "info")]
+    return repo, policy
 
 
 def files(t: Tuning) -> list[OutFile]:
@@ -114,8 +133,10 @@ def files(t: Tuning) -> list[OutFile]:
     ctx = common_context(spec)
     ctx["archive"] = archive
     ctx["restore_line"] = restore_conf_line(archive)
-    ctx["s3_cli"] = s3_cli_words(archive.s3) if archive.s3 else []
-    ctx["pgbackrest_opts"] = [f"--config={archive.pgbackrest_config}", f"--stanza={archive.stanza}"]
+    ctx["s3_cli"] = archive.s3.cli_words() if archive.s3 else []
+    ctx["wal_folder"] = archive.s3.folder() if archive.s3 else ""
+    ctx["pgbackrest_args"] = archive.pgbackrest_args
+    ctx["walg"] = archive.walg_words
     out: list[OutFile] = []
     where = archive.scripts_dir
     if archive.target in ("local", "s3"):
@@ -125,9 +146,9 @@ def files(t: Tuning) -> list[OutFile]:
                            f"archive_command: stores one WAL file in {archive.location()}, never overwriting; "
                            f"install in {where} before the server starts with postgresql.conf", "reference"))
     if archive.target == "pgbackrest":
-        host, port = _pgbackrest_endpoint(archive)
+        repo, policy = pgbackrest_global(archive)
         out.append(OutFile("archive/pgbackrest.conf",
-                           render("scripts/pgbackrest.conf.j2", s3_endpoint=host, s3_port=port, **ctx), PRIVATE,
+                           render("scripts/pgbackrest.conf.j2", repo=repo, policy=policy, **ctx), PRIVATE,
                            f"pgBackRest repository and stanza: copy to {archive.pgbackrest_config}, then stanza-create",
                            "reference"))
     if archive.walg_config:

@@ -40,18 +40,28 @@ class S3Target(Section):
         """Object key under the prefix (no leading slash)."""
         return "/".join(p.strip("/") for p in (self.prefix, *parts) if p.strip("/"))
 
+    def folder(self, *parts: str) -> str:
+        """What every object key under :meth:`key` starts with: the key and a ``/``, or ``""`` for the
+        bucket's top (``$folder$name`` is then an object key in the scripts)."""
+        key = self.key(*parts)
+        return f"{key}/" if key else ""
+
     def url(self, *parts: str) -> str:
         """``s3://bucket/prefix/parts...``"""
         return f"s3://{self.bucket}/{self.key(*parts)}"
 
-    def cli(self) -> str:
-        """The aws CLI with this target's global options, as words safe to use unquoted."""
+    def cli_words(self) -> list[str]:
+        """The aws CLI and this target's global options as separate words (the scripts quote each)."""
         words = [self.aws_cli]
         if self.endpoint_url:
             words += ["--endpoint-url", self.endpoint_url]
         if self.region:
             words += ["--region", self.region]
-        return " ".join(words)
+        return words
+
+    def cli(self) -> str:
+        """:meth:`cli_words` as one command prefix, words safe to use unquoted (restore_command)."""
+        return " ".join(self.cli_words())
 
 
 def _timeout_seconds(value: object) -> int:
@@ -120,9 +130,14 @@ class ArchiveSpec(Section):
         return self.s3.url() if self.s3 else "the WAL-G storage configured for the postgres user"
 
     @property
+    def pgbackrest_args(self) -> list[str]:
+        """The options every pgbackrest call needs: its config file and stanza, as separate words."""
+        return [f"--config={self.pgbackrest_config}", f"--stanza={self.stanza}"]
+
+    @property
     def pgbackrest_opts(self) -> str:
-        """The options every pgbackrest call needs: its config file and stanza (shell-safe words)."""
-        return f"--config={self.pgbackrest_config} --stanza={self.stanza}"
+        """:attr:`pgbackrest_args` as one string of shell-safe words (archive_command, restore_command)."""
+        return " ".join(self.pgbackrest_args)
 
     @property
     def pgbackrest(self) -> str:
@@ -136,7 +151,7 @@ class ArchiveSpec(Section):
             return f'{self.scripts_dir}/archive_wal.sh "%p" "%f"'
         if self.target == "pgbackrest":
             return f'{self.pgbackrest} archive-push "%p"'
-        return f'wal-g{self._walg_opt()} wal-push "%p"'
+        return f'{" ".join(self.walg_words)} wal-push "%p"'
 
     def restore_command(self) -> str:
         """The restore_command that reads back exactly what :meth:`archive_command` wrote."""
@@ -147,7 +162,9 @@ class ArchiveSpec(Section):
             return f'{self.s3.cli()} s3 cp --only-show-errors "{self.s3.url("%f")}" "%p"'
         if self.target == "pgbackrest":
             return f'{self.pgbackrest} archive-get "%f" "%p"'
-        return f'wal-g{self._walg_opt()} wal-fetch "%f" "%p"'
+        return f'{" ".join(self.walg_words)} wal-fetch "%f" "%p"'
 
-    def _walg_opt(self) -> str:
-        return f" --config {self.walg_config}" if self.walg_config else ""
+    @property
+    def walg_words(self) -> list[str]:
+        """The wal-g command with its --config when pgforge writes one, as separate words."""
+        return ["wal-g", "--config", self.walg_config] if self.walg_config else ["wal-g"]
