@@ -341,7 +341,7 @@ def check_files(spec: HostSpec, files: list[Any], base_files: dict[str, str] | N
         # not an injection, but input validation's to refuse (sections/access.py), so it is tolerated here.
         tolerated = [e for e in hba.errors if e.message.startswith("invalid value for ")]
         assert len(tolerated) == len(hba.errors), hba.errors
-        planned = plan(spec).lines
+        planned = plan(tuning).lines
         assert len(hba.rules) + len(tolerated) == len(planned)
         if not tolerated:
             assert [r.method for r in hba.rules] == [p.method for p in planned]

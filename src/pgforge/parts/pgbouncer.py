@@ -13,10 +13,10 @@ seconds, 1.18 rejects a ``[peers]`` section (1.19+) and ``max_prepared_statement
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from pgforge import __version__, pooling
+from pgforge.addresses import all_loopback, listens_on
 from pgforge.render.escape import Escaped, pgbouncer_connstr, pgbouncer_key
 from pgforge.render.templates import render
 from pgforge.tuning import Tuning
@@ -44,9 +44,6 @@ IDLE_TRANSACTION_TIMEOUT = 300
 #: PgBouncer 1.24's default; 1.21-1.23 default to 0 (tracking off), so it is written explicitly.
 MAX_PREPARED_STATEMENTS = 200
 
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
 @dataclass(frozen=True)
 class Entry:
     """One ``key = value`` line of pgbouncer.ini with the comment written above it."""
@@ -71,34 +68,21 @@ def plan_for_tuning(t: Tuning) -> pooling.PoolPlan:
     return t.pools.plan
 
 
-def _loopback(addr: str) -> bool:
-    parts = [p.strip() for p in addr.split(",")]
-    for part in parts:
-        if part in _LOOPBACK_NAMES:
-            continue
-        try:
-            if not ipaddress.ip_address(part).is_loopback:
-                return False
-        except ValueError:
-            return False
-    return True
-
-
 def warnings(t: Tuning) -> list[str]:
     """What the user must know about the PgBouncer files beyond the rule notes (proposed part API)."""
     if not enabled(t):
         return []
     pgb = t.spec.pgbouncer
     out: list[str] = []
-    if not pgb.tls and not _loopback(pgb.listen_addr):
+    if not pgb.tls and not all_loopback(pgb.listen_addr):
         out.append(f"PgBouncer listens on {pgb.listen_addr} without TLS: passwords are SCRAM, but queries and results "
                    "cross the network in clear text (pgbouncer: {tls: true})")
-    if not _loopback(pgb.server_host):
+    if not all_loopback(pgb.server_host):
         out.append(f"PgBouncer reaches the server at {pgb.server_host}: pg_hba.conf there must allow the PgBouncer "
                    "host for these databases (pgforge adds the line only for a loopback server_host)")
     else:
         listen = [a.strip() for a in str(t.get("listen_addresses").value).split(",")] if t.get("listen_addresses") else []
-        if not any(a in ("localhost", "*", "0.0.0.0", "::", pgb.server_host) or a.startswith("127.") for a in listen):
+        if not listens_on(listen, pgb.server_host):
             out.append(f"PgBouncer connects to {pgb.server_host}, but listen_addresses ({','.join(listen)}) "
                        "does not include it: add localhost")
     return out

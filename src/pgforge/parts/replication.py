@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import re
 
+from pgforge.addresses import is_loopback, is_wildcard
 from pgforge.parts.archive import PRIVATE, PUBLIC, SCRIPT, common_context, restore_conf_line
 from pgforge.render.escape import file_component
 from pgforge.render.templates import render
 from pgforge.rules.replication import STANDBY_RULES
+from pgforge.rules.ssl import ssl_on
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
 
@@ -38,15 +40,14 @@ def primary_host(t: Tuning) -> str:
     if rep and rep.primary_host:
         return rep.primary_host
     for address in t.spec.listen_addresses or ():
-        if address not in ("*", "0.0.0.0", "::", "localhost", "127.0.0.1", "::1"):
+        if not is_wildcard(address) and not is_loopback(address):
             return address
     return ""
 
 
 def server_ssl(t: Tuning) -> bool:
     """Whether the primary's postgresql.conf turns ssl on (set by the ssl rule when TLS is asked)."""
-    setting = t.get("ssl")
-    return bool(setting and setting.value)
+    return ssl_on(t)
 
 
 def standby_settings(t: Tuning) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ replaced file silently moves the server to GMT, away from what initdb wrote."""
 
 from __future__ import annotations
 
+from pgforge.addresses import is_loopback
 from pgforge.rules.base import PG_DOCS_CONNECTIONS, PG_DOCS_LOGGING, Kind, Recommendation, Source, rule
 from pgforge.rules.context import Context
 
@@ -12,17 +13,12 @@ SPEC = Source("the host spec")
 
 def _network_clients(ctx: Context) -> list[str]:
     """Non-loopback addresses that access lines or replicas need to reach the server from."""
-    import ipaddress
-
     out = []
     for a in ctx.spec.access:
         if a.type == "local" or a.address is None or a.method == "reject":
             continue
-        try:
-            if ipaddress.ip_network(a.address, strict=False).is_loopback:
-                continue
-        except ValueError:
-            pass  # keywords and host names reach over the network
+        if is_loopback(a.address):
+            continue  # keywords (samehost, samenet, all) and DNS suffixes reach over the network
         out.append(a.address)
     if ctx.spec.replication is not None:
         out.extend(r.host for r in ctx.spec.replication.replicas)

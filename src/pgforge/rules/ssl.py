@@ -4,7 +4,8 @@ A ``hostssl`` line in pg_hba.conf with ``ssl = off`` is fatal at start-up ("host
 cannot match because SSL is disabled"), and ``ssl = on`` without a readable certificate and key is
 fatal too. So when any access line needs TLS, these rules turn it on and name the files, relative
 to the data directory, where the bundle's README says to put them. Without such lines they leave
-the server default (off): no certificate to manage, nothing to go wrong.
+the server default (off): no certificate to manage, nothing to go wrong. The bundle's parts
+read the result through :func:`ssl_on`, never from the spec again.
 
 ssl_min_protocol_version is left at its default, TLSv1.2 on every supported major (12+): writing
 it out is blocked by catalog.check_value comparing enum names case-sensitively ('TLSv1.2').
@@ -23,6 +24,14 @@ PG_DOCS_HBA = Source("PostgreSQL docs, 21.1 The pg_hba.conf File", "https://www.
 CERT_FILE = "server.crt"
 KEY_FILE = "server.key"
 CA_FILE = "root.crt"
+
+
+def ssl_on(tuning) -> bool:
+    """Whether a tuning result turns ssl on: the value of the ``ssl`` rule below, the one answer
+    every bundle part reads (parts/hba.py: hostssl replica lines and the TLS warning; parts/replication.py:
+    the replicas' sslmode)."""
+    setting = tuning.get("ssl")
+    return bool(setting and setting.value)
 
 
 def _ssl_lines(ctx: Context) -> list[str]:
