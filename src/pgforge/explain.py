@@ -82,7 +82,7 @@ def explain_all(spec: HostSpec | None) -> str:
 
 
 def budget_chart(b: Budget, width: int = 50) -> str:
-    """The worst-case memory budget as horizontal bars, scaled to RAM, with the 90% line."""
+    """The worst-case memory budget as horizontal bars, scaled to RAM, with the budget's limit line (BUDGET_PERCENT)."""
     rows = [
         ("shared_buffers", b.shared_buffers, "#"),
         (f"connections ({b.max_connections} x {h(b.work_mem)})", b.connections_total, "="),

@@ -137,6 +137,9 @@ def files(t: Tuning) -> list[OutFile]:
     ctx["wal_folder"] = archive.s3.folder() if archive.s3 else ""
     ctx["pgbackrest_args"] = archive.pgbackrest_args
     ctx["walg"] = archive.walg_words
+    ctx["installed"] = {name: archive.script(name) for name in ("base_backup.sh", "pitr_restore.sh")}
+    ctx["damaged_directory"] = f"{ctx['data_directory']}.damaged"
+    ctx["host_title"] = spec.name or "this host"
     out: list[OutFile] = []
     where = archive.scripts_dir
     if archive.target in ("local", "s3"):
@@ -159,7 +162,7 @@ def files(t: Tuning) -> list[OutFile]:
     out.append(OutFile("archive/pgforge-base-backup.cron", render("scripts/cron.j2", filename="pgforge-base-backup",
                        logfile="/var/log/postgresql/pgforge-base-backup.log",
                        jobs=[{"why": "physical base backup for point-in-time recovery", "schedule": archive.base_backup_schedule,
-                              "command": f"{where}/base_backup.sh"}], **ctx), PUBLIC,
+                              "command": ctx["installed"]["base_backup.sh"]}], **ctx), PUBLIC,
                        "cron schedule of base_backup.sh: copy to /etc/cron.d/pgforge-base-backup", "reference"))
     if archive.target in ("local", "s3"):
         ctx["store"] = store_context(archive.local_dir, archive.s3, "base", need=("store_stamps", "store_get_dir"))

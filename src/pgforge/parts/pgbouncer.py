@@ -206,7 +206,8 @@ def files(t: Tuning) -> list[OutFile]:
     ini = render("pgbouncer.ini.j2", version=__version__, spec=t.spec, pgb=pgb, plan=plan,
                  databases=_database_lines(t), groups=_entries(t, plan),
                  caveats=pooling.caveats(plan.pool_mode, pgb.version_tuple), warnings=notes,
-                 max_connections=t.get("max_connections").value, limits_path=LIMITS_PATH)
+                 max_connections=t.get("max_connections").value, limits_path=LIMITS_PATH,
+                 console_user=pgb.admin_users[0] if pgb.admin_users else "ADMIN")
     users = expected_users(t)
     userlist = render("userlist.txt.j2", version=__version__, users=users, sql=userlist_sql(users),
                       auth_file=AUTH_FILE, admin_users=pgb.admin_users, stats_users=pgb.stats_users)

@@ -21,7 +21,7 @@ import re
 
 from pgforge.addresses import is_loopback, is_wildcard
 from pgforge.parts.archive import PRIVATE, PUBLIC, SCRIPT, common_context, restore_conf_line
-from pgforge.render.escape import file_component
+from pgforge.render.escape import file_component, sql_ident
 from pgforge.render.templates import render
 from pgforge.rules.replication import STANDBY_RULES
 from pgforge.rules.ssl import ssl_on
@@ -67,6 +67,12 @@ def standby_settings(t: Tuning) -> list[tuple[str, str]]:
             ("port", "$replica_port"), ("cluster_name", "'$name'")]
 
 
+def publication_scope(pub) -> str:
+    """What ``CREATE PUBLICATION ... FOR`` names: the spec's tables (each an SQL identifier), or
+    ``ALL TABLES`` when it lists none."""
+    return "TABLE " + ", ".join(sql_ident(table) for table in pub.tables) if pub.tables else "ALL TABLES"
+
+
 def warnings(t: Tuning) -> list[str]:
     """What the replication files cannot settle by themselves: an unknown primary address, and
     replication traffic that may travel unencrypted."""
@@ -107,7 +113,8 @@ def files(t: Tuning) -> list[OutFile]:
                            f"shape of the passfile {rep.passfile} on replicas/subscribers (no secret; mode 0600)", "reference"))
     for pub in rep.publications:
         out.append(OutFile(f"replication/{file_component(pub.name)}_publication.sql",
-                           render("scripts/logical_publication.sql.j2", pub=pub, **ctx), PUBLIC,
+                           render("scripts/logical_publication.sql.j2", pub=pub, scope=publication_scope(pub), **ctx),
+                           PUBLIC,
                            f"run on the primary in database {pub.database}: publication {pub.name}", "run"))
         out.append(OutFile(f"replication/{file_component(pub.name)}_subscription.sql",
                            render("scripts/logical_subscription.sql.j2", pub=pub, **ctx), PUBLIC,

@@ -7,6 +7,7 @@ from itertools import groupby
 from typing import Any
 
 from pgforge import __version__
+from pgforge.budget import BUDGET_PERCENT
 from pgforge.render.escape import comment_text, yaml_scalar
 from pgforge.tuning import Tuning
 from pgforge.units import format_bytes_human as h
@@ -24,6 +25,7 @@ def _common(t: Tuning) -> dict[str, Any]:
             "memory": h(t.spec.memory),
             "budget_total": h(t.budget.total),
             "budget_limit": h(t.budget.limit),
+            "budget_percent": BUDGET_PERCENT,  # the limit as a share of RAM, in words (budget.py)
         },
     }
 

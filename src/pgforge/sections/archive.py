@@ -113,10 +113,14 @@ class ArchiveSpec(Section):
         return self
 
     # -- where things are ------------------------------------------------------------------
+    def script(self, name: str) -> str:
+        """Where the bundle's archive/recovery file ``name`` is installed (``scripts_dir``)."""
+        return f"{self.scripts_dir}/{name}"
+
     @property
     def walg_config(self) -> str | None:
         """WAL-G's config file (written by pgforge when an s3 section says where the repository is)."""
-        return f"{self.scripts_dir}/walg.json" if self.target == "wal-g" and self.s3 else None
+        return self.script("walg.json") if self.target == "wal-g" and self.s3 else None
 
     def location(self) -> str:
         """Human-readable place of the WAL archive."""
@@ -148,7 +152,7 @@ class ArchiveSpec(Section):
     def archive_command(self) -> str:
         """The archive_command for postgresql.conf (%p = WAL path, %f = file name)."""
         if self.target in ("local", "s3"):
-            return f'{self.scripts_dir}/archive_wal.sh "%p" "%f"'
+            return f'{self.script("archive_wal.sh")} "%p" "%f"'
         if self.target == "pgbackrest":
             return f'{self.pgbackrest} archive-push "%p"'
         return f'{" ".join(self.walg_words)} wal-push "%p"'
