@@ -108,7 +108,8 @@ SERVER_GUCS = (
     ("work_mem", True),                  # integer kB
     ("effective_cache_size", True),      # integer 8kB pages
     ("log_parameter_max_length", True),  # integer B
-    ("statement_timeout", True),         # integer ms
+    ("lock_timeout", True),              # integer ms (not statement_timeout: a 1ms value left by a
+                                         # probe cancels the SELECT that reads a value back)
     ("tcp_keepalives_idle", False),      # integer s (SHOW says 0 over a Unix socket)
     ("log_rotation_age", False),         # integer min
     ("random_page_cost", True),          # real, no unit
@@ -148,6 +149,7 @@ def test_pgforge_reads_numbers_as_the_real_server_does() -> None:
                 script.append(f"RESET {name};")
                 script.append(f"SET {name} = {_sql_literal(value)};")
                 script.append(f"SELECT 'S ' || setting FROM pg_settings WHERE name = '{name}';")
+                script.append(f"RESET {name};")
     script.append("ALTER SYSTEM RESET ALL;")
     with PgCluster(major, conf_extra="fsync = off\n") as pg:
         out = _psql_lenient(pg, "\n".join(script))
