@@ -58,6 +58,8 @@ class AccessRule(Section):
             raise ValueError(f"a {self.type} line needs an address (CIDR such as 10.0.1.0/24)")
         if self.method == "peer" and self.type != "local":
             raise ValueError("peer works only on local (Unix socket) lines; use scram-sha-256 for TCP")
+        if self.method == "gss" and self.type == "local":
+            raise ValueError("gss works only on TCP lines (PostgreSQL refuses it on local sockets); use peer")
         if self.method == "cert" and self.type != "hostssl":
             raise ValueError("cert authentication needs a hostssl line (the client certificate comes with TLS)")
         for name, value in self.options.items():
