@@ -13,6 +13,20 @@ its ini reader refuses) and puts each key back. From the answers each key gets a
 * ``enum``: the probe words it accepts, matched case-insensitively;
 * ``string``: anything.
 
+A key that cannot change online takes any text on ``SET`` (1.18 checks it only when it loads the
+file at start-up), so each such key (listen_port, pkt_buf, unix_socket_mode, user, ...) is probed
+by starting the binary in the foreground, once per value, with a minimal ini in a fresh directory
+(Unix socket only; ``start_verdict``): a value the loader refuses ends it at once with ``invalid
+value``; any other start-up failure (no such user, group or host) belongs to this machine, and such
+a key is a string whose ``depends_on_machine`` lists examples. listen_port is also started on a
+loopback TCP listener: PgBouncer reads a C int but binds a 16-bit port (70000 listens on 4464), so
+its range is 1..65535. Every int/time key that SET typed is started with every probe value too;
+``set_vs_start`` records that the two verdicts agree (the loader checks no range SET does not),
+and ``start_differs`` would list a key where they do not.
+
+Run time: about 20 s of start-ups (four at a time) after the SET probes, which take 20-80 s
+depending on how many keys need the one-value-per-process isolation.
+
 The result, with ``pgbouncer --version`` and every probe's verdict, goes to
 ``src/pgforge/data/pgbouncer/<major.minor>.json``, read by ``pgforge.pgbouncer_catalog``.
 tests/test_pgbouncer_catalog.py re-probes a sample of keys live against the installed binary.
@@ -31,7 +45,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +185,82 @@ def probe(bouncer: Bouncer, keys: dict[str, str], values: tuple[str, ...]) -> di
     return {key: {value: next(answers) == "V false" for value in values} for key in keys}
 
 
+#: Base of every start-up probe: a Unix socket in the probe's own directory, no TCP listener.
+_STARTUP_BASE = (("listen_addr", ""), ("listen_port", "6432"), ("unix_socket_dir", "{dir}"), ("auth_type", "trust"),
+                 ("auth_file", "{dir}/userlist.txt"), ("pidfile", "{dir}/pgbouncer.pid"))
+#: Extra values for keys probed at start-up: the edges of a port, a backlog and a file mode.
+STARTUP_EXTRA = ("65535", "65536", "70000", "0777", "0600", "0o777", "999")
+STARTUP_VALUES = PROBE_VALUES + STARTUP_EXTRA + ENUM_VOCABULARY
+
+
+def start_verdict(pgbouncer: Path, key: str, value: str, timeout: float = 10.0,
+                  base: tuple[tuple[str, str], ...] = ()) -> tuple[bool, str]:
+    """Does ``pgbouncer`` start with ``key = value`` in an otherwise minimal ini? Runs it in the
+    foreground in a fresh directory: a value its loader refuses ends it at once with ``FATAL``
+    (exit 1); a config it takes reaches ``process up``, and the process is then stopped. Returns
+    (started, the first ERROR/FATAL line or, when it started, its first "listening on" line), the
+    line without its time stamp and pid, the temp directory written ``<dir>``. ``base`` overrides
+    the minimal ini's settings."""
+    d = Path(tempfile.mkdtemp(prefix="pgforge-pgbstart-", dir="/tmp"))
+    try:
+        settings = dict(_STARTUP_BASE) | dict(base)
+        lines = [(k, v.format(dir=d)) for k, v in settings.items() if k != key] + [(key, value)]
+        (d / "userlist.txt").write_text('"pgbouncer" ""\n', encoding="utf-8")
+        (d / "pgbouncer.ini").write_text("[databases]\n[pgbouncer]\n" + "".join(f"{k} = {v}\n" for k, v in lines),
+                                         encoding="utf-8")
+        account = _account()
+        if account:
+            for path in (d, *d.iterdir()):
+                os.chown(path, account["user"], account["group"])
+        proc = subprocess.Popen([str(pgbouncer), str(d / "pgbouncer.ini")], cwd=d, env=_env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **account)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        started, problem, listening = False, "", ""
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                text = line.split(" ", 4)[-1].strip().replace(str(d), "<dir>")  # from the level on
+                if not problem and (" ERROR " in line or " FATAL " in line):
+                    problem = text
+                if not listening and " listening on " in line:
+                    listening = text
+                if " process up: " in line:
+                    started = True
+                    break
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return started, listening if started else problem
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def loads(verdict: tuple[bool, str]) -> bool:
+    """Did the ini loader take the value? It names a value it refuses ``invalid value``; any other
+    failure (no such user, group or host, nowhere to listen) is this machine's, not the value's type."""
+    started, message = verdict
+    return started or "invalid value" not in message
+
+
+def startup_probe(pgbouncer: Path, keys: list[str], values: tuple[str, ...],
+                  workers: int = 4) -> dict[str, dict[str, tuple[bool, str]]]:
+    """{key: {value: (started, message)}}; the starts run ``workers`` at a time (each is mostly waiting)."""
+    jobs = [(k, v) for k in keys for v in values]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(lambda job: start_verdict(pgbouncer, *job), jobs))
+    out: dict[str, dict[str, tuple[bool, str]]] = {k: {} for k in keys}
+    for (k, v), verdict in zip(jobs, verdicts):
+        out[k][v] = verdict
+    return out
+
+
 def classify(accepts: dict[str, bool]) -> dict[str, Any]:
     """A key's type and rules from its probe answers."""
     def ok(v: str) -> bool:
@@ -207,13 +299,36 @@ def build(pgbouncer: Path, psql: Path) -> dict[str, Any]:
                 pending.pop(0)
         if pending:
             key = pending.pop(0)
+            _log(f"{key}: a value stops the process; probing it one value per process")
             answers[key], hangs[key] = _isolate(pgbouncer, psql, key, keys[key])
     with Bouncer(pgbouncer, psql) as b:
         wrap = _int_readback(b, [k for k in keys if classify(answers[k])["type"] == "int"])
+    # Keys that cannot change online: the verdict of a start with the value in the ini.
+    fixed = [k for k in config if k not in SKIP_KEYS and not config[k]["changeable"]]
+    _log(f"SET probes done ({len(keys)} keys)")
+    at_start = startup_probe(pgbouncer, fixed, STARTUP_VALUES)
+    _log(f"start-up probes done ({len(fixed)} keys x {len(STARTUP_VALUES)} values)")
+    # Keys SET typed as numbers: does a start with the same values give the same verdicts?
+    numeric = [k for k in keys if classify(answers[k])["type"] in ("int", "time")]
+    recheck = startup_probe(pgbouncer, numeric, PROBE_VALUES)
+    _log(f"start-up re-check done ({len(numeric)} keys x {len(PROBE_VALUES)} values)")
+    ports = {v: start_verdict(pgbouncer, "listen_port", v, base=_TCP_BASE) for v in TCP_PORT_VALUES}
     settings: dict[str, Any] = {}
+    differing = 0
     for key in sorted(config):
         entry: dict[str, Any] = {"default": config[key]["default"], "changeable": config[key]["changeable"]}
-        if key not in answers:
+        if key in at_start:
+            verdicts = {v: loads(at_start[key][v]) for v in STARTUP_VALUES}
+            entry.update(classify(verdicts))
+            entry["probed_at"] = "start-up"
+            entry["probes"] = {v: verdicts[v] for v in PROBE_VALUES + STARTUP_EXTRA}
+            machine = {v: m for v, (ok, m) in at_start[key].items() if not ok and "invalid value" not in m}
+            if machine:  # a path, user, group or host: what it names must exist on the target machine
+                entry["type"] = "string"
+                entry["depends_on_machine"] = {v: machine[v] for v in list(machine)[:3]}
+            if key == "listen_port":
+                entry.update(_port_range(ports))
+        elif key not in answers:
             entry["type"] = "unprobed"
         else:
             entry.update(classify(answers[key]))
@@ -222,14 +337,48 @@ def build(pgbouncer: Path, psql: Path) -> dict[str, Any]:
                 entry["reads_2147483648_as"] = wrap[key]
             if hangs.get(key):
                 entry["disrupts_on"] = hangs[key]
+            if key in recheck:
+                # a value that hung the running process was recorded refused; the loader takes it
+                differs = {v: {"set": answers[key][v], "start": loads(recheck[key][v])} for v in PROBE_VALUES
+                           if answers[key][v] != loads(recheck[key][v]) and v not in hangs.get(key, ())}
+                if differs:
+                    entry["start_differs"] = differs
+                    differing += 1
         settings[key] = entry
     return {
         "pgbouncer_version": version_number(output),
         "version_output": output,
-        "generated_by": "scripts/build_pgbouncer_catalog.py (SHOW CONFIG and SET probes on the admin console)",
+        "generated_by": ("scripts/build_pgbouncer_catalog.py (SHOW CONFIG and SET probes on the admin console; "
+                         "keys that cannot change online probed by starting pgbouncer with each value)"),
         "probe_values": list(PROBE_VALUES),
+        "startup_extra_values": list(STARTUP_EXTRA),
+        "set_vs_start": (f"{len(numeric)} int/time keys re-probed by starting pgbouncer with every probe value: "
+                         + (f"{differing} differ (see start_differs)" if differing else
+                            "the start-up verdict equals SET's for every one (but the values in disrupts_on, which "
+                            "a start takes and a running pgbouncer does not survive): the loader checks no "
+                            "range of its own")),
         "settings": settings,
     }
+
+
+#: listen_port on a loopback TCP listener: PgBouncer 1.18 reads a C int but binds a 16-bit port.
+_TCP_BASE = (("listen_addr", "127.0.0.1"), ("unix_socket_dir", ""))
+TCP_PORT_VALUES = ("-1", "0", "65535", "65536", "70000")
+
+
+def _port_range(ports: dict[str, tuple[bool, str]]) -> dict[str, Any]:
+    """listen_port's range from where a TCP listener binds: a value is in range when PgBouncer listens
+    on that very port; 0 is out too (the kernel picks any free port)."""
+    heard = {v: m for v, (ok, m) in ports.items()}
+    same = [int(v) for v, m in heard.items() if ports[v][0] and m.endswith(f":{v}") and int(v) > 0]
+    return {"min": 1, "max": max(same) if same else 65535, "tcp_listen_probes": heard}
+
+
+_T0 = time.monotonic()
+
+
+def _log(text: str) -> None:
+    print(f"[{time.monotonic() - _T0:5.1f}s] {text}", file=sys.stderr)
 
 
 def _isolate(pgbouncer: Path, psql: Path, key: str, current: str) -> tuple[dict[str, bool], list[str]]:

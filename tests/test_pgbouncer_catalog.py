@@ -44,7 +44,30 @@ def test_generated_pgbouncer_ini_checks_clean(tmp_path: Path, audit) -> None:
     subprocess.run([sys.executable, "-m", "pgforge", "generate", "--spec", str(spec), "-o", str(out)], check=True,
                    capture_output=True, text=True)
     ini = (out / "pgbouncer" / "pgbouncer.ini").read_text(encoding="utf-8")
+    assert "\nlisten_port = " in ini  # a key typed by starting pgbouncer is judged too
     assert audit({"pgbouncer.ini": ini}, "PGF005") == []
+
+
+def test_keys_that_cannot_change_online_are_typed_from_start_ups() -> None:
+    cat = load_bouncer_catalog()
+    unprobed = [k for k, e in cat.settings.items() if e["type"] in ("unprobed", "unknown")]
+    assert unprobed == []
+    for key in ("listen_port", "pkt_buf", "unix_socket_mode", "listen_backlog", "so_reuseport", "disable_pqexec"):
+        assert (cat.settings[key]["type"], cat.settings[key]["probed_at"]) == ("int", "start-up"), key
+    assert cat.settings["user"]["type"] == "string" and cat.settings["user"]["depends_on_machine"]
+    port = cat.settings["listen_port"]
+    assert (port["min"], port["max"]) == (1, 65535)
+    assert port["tcp_listen_probes"]["70000"].endswith("127.0.0.1:4464")  # 70000 binds as a 16-bit port
+    assert cat.check_value("unix_socket_mode", "0600") is None and cat.check_value("pkt_buf", "4096") is None
+
+
+def test_invalid_value_of_a_start_up_key_at_file_line(audit) -> None:
+    ini = ("[databases]\napp = host=127.0.0.1\n[pgbouncer]\nlisten_port = 70000\npkt_buf = 4k\n"
+           "unix_socket_mode = 0600\nlisten_backlog =\nlisten_addr = 127.0.0.1\n")
+    found = audit({"pgbouncer.ini": ini}, "PGF005")
+    got = [(Path(f.path).name, f.line, f.column, f.severity) for f in found]
+    assert got == [("pgbouncer.ini", 4, 15, "error"), ("pgbouncer.ini", 5, 11, "error"), ("pgbouncer.ini", 7, 17, "error")]
+    assert "outside 1..65535" in found[0].message and "not an integer" in found[1].message
 
 
 def _builder():
@@ -80,3 +103,26 @@ def test_shipped_catalogue_agrees_with_the_installed_pgbouncer() -> None:
                 assert "wraps around" in problem, (key, value, problem)
             else:
                 assert (problem is None) == accepted, (key, value)
+
+
+@pytest.mark.realpg
+def test_a_start_up_key_agrees_with_the_installed_pgbouncer() -> None:
+    """Start the binary with listen_port values (Unix socket only): the loader's verdicts are the shipped ones."""
+    from pgharness import in_ci
+
+    if not PGBOUNCER.exists():
+        message = f"PgBouncer not found at {PGBOUNCER} (apt-get install pgbouncer)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    b = _builder()
+    cat = load_bouncer_catalog()
+    values = ("", "abc", "0", "-1", "1.5", "0x10", "010", "08", "1s", "2147483648", "65535", "70000", "0o777")
+    answers = b.startup_probe(PGBOUNCER, ["listen_port"], values)["listen_port"]
+    assert {v: b.loads(answers[v]) for v in values} == {v: cat.settings["listen_port"]["probes"][v] for v in values}
+    for value in values:
+        problem = cat.check_value("listen_port", value)
+        if b.loads(answers[value]):  # accepted: pgforge refuses only what does not fit a port or a C int
+            assert problem is None or "outside 1..65535" in problem or "wraps around" in problem, (value, problem)
+        else:
+            assert problem is not None and "invalid value" in answers[value][1], value

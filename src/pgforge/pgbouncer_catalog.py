@@ -1,7 +1,8 @@
 """PgBouncer's settings as one real binary accepts them: the catalogue and its value checker.
 
 Built by ``scripts/build_pgbouncer_catalog.py`` from the real ``pgbouncer`` (``SHOW CONFIG`` for
-keys and defaults, ``SET`` on the admin console for what each key accepts) and shipped as
+keys and defaults, ``SET`` on the admin console for what each key accepts, and a start of the
+binary with each value for the keys that cannot change online) and shipped as
 ``data/pgbouncer/<major.minor>.json``. The audit check PGF005 (audit/checks/validity.py) judges
 pgbouncer.ini values with :meth:`BouncerCatalog.check_value`; the numbers are read with the same
 C-library readers as postgresql.conf's (parsers/values.py), since PgBouncer reads ints with
@@ -49,6 +50,10 @@ class BouncerCatalog:
             wraps = entry.get("reads_2147483648_as") != "2147483648"
             if overflow or wraps and not -2**31 <= value <= 2**31 - 1:
                 return f"{text} does not fit PgBouncer's C int (-2147483648..2147483647): it wraps around"
+            low, high = entry.get("min", -2**31), entry.get("max", 2**31 - 1)
+            if not low <= value <= high:  # listen_port: a C int that PgBouncer binds as a 16-bit port
+                return (f"{text} is outside {low}..{high}; PgBouncer {self.version} reads it but does not listen "
+                        "on that port")
             return None
         if kind == "time":
             value, end, overflow = c_strtod(text)

@@ -185,9 +185,11 @@ def pgbouncer_invalid_value(t: Target) -> Iterable[Hit]:
     ## What it does
     Checks each ``[pgbouncer]`` key against a catalogue probed from the real PgBouncer binary
     (``scripts/build_pgbouncer_catalog.py``; 1.18, Debian 12's): integers as strtol reads them and
-    within a C int, times as bare seconds (1.18 takes no unit suffix), enum members, and values
-    that PgBouncer accepts but stops answering with. A key the version does not know is a warning
-    naming the version, since newer PgBouncers add keys.
+    within a C int (listen_port within 1..65535, the port PgBouncer binds), times as bare seconds
+    (1.18 takes no unit suffix), enum members, and values that PgBouncer accepts but stops
+    answering with (keys that cannot change online were typed by starting the binary with each
+    value). A key the version does not know is a warning naming the version, since newer
+    PgBouncers add keys.
 
     ## Why is this bad?
     PgBouncer refuses to start on a value it cannot read, keeps the old value on RELOAD with
