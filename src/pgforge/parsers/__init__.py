@@ -11,9 +11,9 @@ than a generic INI or shell-word reader.  Pure standard library.
 _HOME = {
     **dict.fromkeys(("HbaAddress", "HbaFile", "HbaInclude", "HbaName", "HbaOption", "HbaRule", "HbaSet", "load_hba",
                      "parse_hba"), "hba"),
-    **dict.fromkeys(("BouncerEntry", "BouncerFile", "BouncerInclude", "BouncerSet", "ConnParam", "ConnStr",
-                     "SectionHeader", "load_pgbouncer_ini", "parse_connstr", "parse_int", "parse_pgbouncer_ini",
-                     "parse_seconds", "scan_connstr"), "pgbouncer_ini"),
+    **dict.fromkeys(("BouncerEntry", "BouncerFile", "BouncerInclude", "BouncerSet", "SectionHeader",
+                     "load_pgbouncer_ini", "parse_int", "parse_pgbouncer_ini", "parse_seconds"), "pgbouncer_ini"),
+    **dict.fromkeys(("ConnParam", "ConnStr", "parse_connstr", "scan_connstr"), "connstr"),
     **dict.fromkeys(("ConfFile", "ConfSet", "Include", "Setting", "load_pgconf", "parse_pgconf", "split_list"), "pgconf"),
     "parse_bool": "values",
     "Diagnostic": "source",
