@@ -19,6 +19,14 @@ What the server does, and so what this does:
 
 ``parse_hba`` does no I/O: ``@file`` names and include lines stay nodes.  ``load_hba``
 reads them from disk.
+
+Why one file of more than 450 lines: it mirrors one server unit, PostgreSQL's hba.c tokenizer
+and ``parse_hba_line`` checks (as shown by hbafuncs.c's ``pg_hba_file_rules``), and is kept whole
+so that it can be read side by side with that source; the tokenizer, the address forms and the
+per-field checks share the line and token types and report through one error path. Its
+counterparts: the generator's pg_hba.conf is :mod:`pgforge.parts.hba`, what a rule means
+(coverage, method verdicts, TLS need) is :mod:`pgforge.hba_semantics`, the audit's checks are
+:mod:`pgforge.audit.checks.hba_security`, and the spec's hba input grammar is :mod:`pgforge.grammar`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,15 @@ to start.
 ``parse_pgconf`` works on one string and does no I/O.  ``load_pgconf`` follows
 ``include`` / ``include_if_exists`` / ``include_dir`` from disk, then reads
 ``postgresql.auto.conf``, and works out which assignment wins.
+
+This module mirrors one server unit, guc-file.l (its flex rules, ``ParseConfigFp`` and the
+include handling of ``ParseConfigFile``/``ParseConfigDirectory``), and is kept whole for that:
+the loader re-enters the line parser for every included file and shares its node types and
+diagnostics, so splitting it would split one server file across modules. List-valued settings
+are split in varlena.c on the server and here in :mod:`pgforge.parsers.guclist`; a value's
+type and units are :mod:`pgforge.parsers.values`. Counterparts: the generator writes
+postgresql.conf through :mod:`pgforge.render`; the audit reads the parsed settings in
+:mod:`pgforge.audit.target`.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from .guclist import split_list
 from .source import Diagnostic, count_lines, read_text, strip_bom
 from .values import parse_bool
 
@@ -458,73 +468,3 @@ class _Loader:
             if os.path.isdir(full):
                 continue
             self._include_file(inc, full, depth, stack, missing_ok=False)
-
-
-# --------------------------------------------------------------------------- values
-
-
-_LIST_SPACE = " \t\n\r\f\v"
-
-
-def split_list(value: str, *, identifiers: bool = False) -> list[str] | None:
-    """Split a comma-separated list setting; None when the server would reject it.
-
-    With the default, items are handled as the server handles
-    ``shared_preload_libraries`` and the other library/directory lists
-    (SplitDirectoriesString): an unquoted item runs to the next comma and may contain
-    inner spaces; surrounding spaces are dropped.  With ``identifiers=True`` the rules
-    of SplitIdentifierString apply (``search_path``, ``log_destination`` ...): an
-    unquoted item ends at a space and is folded to lower case.  In both modes a
-    double-quoted item keeps its case and commas, ``""`` stands for one quote, and an
-    empty unquoted item is an error.  An empty (or all-space) value is an empty list.
-    """
-    n = len(value)
-    i = 0
-    items: list[str] = []
-    while i < n and value[i] in _LIST_SPACE:
-        i += 1
-    if i == n:
-        return items
-    while True:
-        if value[i] == '"':
-            parts: list[str] = []
-            j = i + 1
-            while True:
-                k = value.find('"', j)
-                if k < 0:
-                    return None
-                parts.append(value[j:k])
-                if k + 1 < n and value[k + 1] == '"':
-                    parts.append('"')
-                    j = k + 2
-                    continue
-                i = k + 1
-                break
-            items.append("".join(parts))
-        else:
-            start = i
-            if identifiers:
-                while i < n and value[i] != "," and value[i] not in _LIST_SPACE:
-                    i += 1
-                if i == start:
-                    return None
-                items.append(_fold(value[start:i]))
-            else:
-                while i < n and value[i] != ",":
-                    i += 1
-                item = value[start:i].rstrip(_LIST_SPACE)
-                if not item:
-                    return None
-                items.append(item)
-        while i < n and value[i] in _LIST_SPACE:
-            i += 1
-        if i == n:
-            return items
-        if value[i] != ",":
-            return None
-        i += 1
-        while i < n and value[i] in _LIST_SPACE:
-            i += 1
-        if i == n:
-            # A trailing comma asks for another item that never comes.
-            return None
