@@ -62,14 +62,10 @@ class Guc:
     def is_time(self) -> bool:
         return self.unit in CATALOG_TIME_UNITS_MS
 
-    def unit_bytes(self) -> int:
-        return CATALOG_MEMORY_UNITS[self.unit or "B"]
-
-    def unit_ms(self) -> float:
-        return CATALOG_TIME_UNITS_MS[self.unit or "ms"]
-
     def to_base(self, text: str) -> float:
-        """A postgresql.conf numeric value in this GUC's base unit (raises UnitError)."""
+        """A postgresql.conf numeric value in this GUC's base unit (raises UnitError).
+
+        From there to the form the rules hold (bytes, milliseconds) is gucvalues.from_base."""
         return parse_pg_quantity(text, self.unit, self.vartype)
 
 
@@ -133,9 +129,10 @@ class Catalog:
 def _fmt_bound(guc: Guc, bound: float) -> str:
     number = int(bound) if float(bound).is_integer() else bound
     if guc.is_memory and guc.unit not in ("B", "kB", "MB"):
+        from pgforge.gucvalues import unit_scale
         from pgforge.units import format_bytes_human
 
-        return f"{number} x {guc.unit} ({format_bytes_human(number * guc.unit_bytes())})"
+        return f"{number} x {guc.unit} ({format_bytes_human(number * unit_scale(guc.unit))})"
     return f"{number}{guc.unit}" if guc.unit else str(number)
 
 

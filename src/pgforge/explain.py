@@ -25,7 +25,7 @@ def explain_rule(name: str, spec: HostSpec | None) -> str:
     if spec is None:
         lines.append("Give a host (--memory/--cpus/..., --spec or --profile) to see the value for it.")
     else:
-        from pgforge.render.values import display
+        from pgforge.gucvalues import display
         from pgforge.rules.context import Context
 
         ctx = Context(spec)

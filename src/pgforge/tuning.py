@@ -16,8 +16,8 @@ from typing import Any
 
 from pgforge.budget import Budget, budget_for
 from pgforge.catalog import Catalog, Guc
+from pgforge.gucvalues import conf_text, display
 from pgforge.pooling import PoolSizing
-from pgforge.render.values import conf_text, display
 from pgforge.rules import CATEGORY_ORDER, REGISTRY, Kind
 from pgforge.rules.base import Recommendation
 from pgforge.rules.connections import pool_sizing

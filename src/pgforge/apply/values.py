@@ -4,7 +4,8 @@ A plan compares *values* against what the server's configuration files say today
 normalises them first: ``4GB`` and ``524288`` on an 8kB setting are the same thing, ``on`` and
 ``true`` too, and a list setting is its elements (:func:`canonical`). So running apply twice
 changes nothing the second time. :func:`default_display` gives the compiled-in default in the
-form a person writes it, for settings no file sets.
+form a person writes it, for settings no file sets; its unit arithmetic is gucvalues.boot_value,
+the same conversion the rules (rules/context.py) and the audit (gucvalues.rule_value) use.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from pgforge.catalog import LIST_SETTINGS, Catalog
+from pgforge.gucvalues import boot_value
+from pgforge.units import format_bytes_pg
 
 
 def split_list(text: str) -> list[str]:
@@ -46,13 +49,11 @@ def canonical(catalog: Catalog, name: str, text: str) -> Any:
 
 def default_display(catalog: Catalog, name: str) -> str | None:
     """The compiled-in default of ``name`` as a person reads it (``128MB`` rather than ``16384``)."""
-    from pgforge.units import format_bytes_pg
-
     guc = catalog.get(name)
     if guc is None:
         return None
     if guc.is_memory and guc.boot_val.lstrip("-").isdigit() and int(guc.boot_val) > 0:
-        nbytes = int(guc.boot_val) * guc.unit_bytes()
+        nbytes = boot_value(guc)
         if nbytes % 1024 == 0:
             return format_bytes_pg(nbytes)
     if guc.unit and guc.boot_val and not guc.is_memory and guc.boot_val.lstrip("-").isdigit():

@@ -1,51 +1,15 @@
-"""File text to the values rules work with (bytes, milliseconds, booleans), via the catalog.
+"""Setting values as the audit's checks read them from a target's files.
 
-The tuning rules hold memory in bytes and time in milliseconds; a file holds ``4GB`` or
-``524288`` (8kB pages). Converting here, once, is what lets the audit call ``Rule.judge`` on an
-existing value, the other direction of the same rule.
+The effective value of a setting (the winning line, else the major's built-in default), read the
+way the server reads it. Converting file text to the form a rule holds (bytes, milliseconds,
+Booleans), which lets the audit call ``Rule.judge`` on an existing value, is gucvalues.rule_value,
+the one implementation generator, explain and audit share.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from pgforge.catalog import Guc
-from pgforge.rules.base import Kind
 from pgforge.parsers.values import parse_bool
-from pgforge.units import CATALOG_MEMORY_UNITS, UnitError
-
-
-class BadValue(ValueError):
-    """The text is not a valid value for the setting (unit, type)."""
-
-
-def rule_value(guc: Guc | None, kind: Kind, text: str) -> Any:
-    """``text`` as the rule of this kind holds values. Raises BadValue."""
-    if kind is Kind.bool:
-        value = parse_bool(text)
-        if value is None:
-            raise BadValue(f"{text!r} is not a Boolean")
-        return value
-    if kind in (Kind.enum, Kind.string):
-        return text
-    if guc is None:
-        try:
-            return float(text)
-        except ValueError:
-            raise BadValue(f"{text!r} is not a number") from None
-    try:
-        base = guc.to_base(text)
-    except UnitError as exc:
-        raise BadValue(str(exc)) from None
-    if kind is Kind.memory:
-        if base < 0:  # -1 means "use another setting" / "disabled": keep it as is
-            return int(base)
-        return int(base * CATALOG_MEMORY_UNITS[guc.unit or "B"]) if guc.unit else int(base)
-    if kind is Kind.time:
-        if base < 0:
-            return int(base)
-        return int(base * guc.unit_ms()) if guc.unit else int(base)
-    return int(round(base)) if guc.vartype == "integer" else base
+from pgforge.units import UnitError
 
 
 # -- reading effective settings in checks ------------------------------------------------------

@@ -5,6 +5,8 @@ docstring is its documentation (``pgforge explain``); the Recommendation carries
 one-line rationale, the source the rationale rests on, and the inputs that drove it. The audit
 calls :meth:`Rule.judge` on an existing value, which asks the very same function for its
 recommendation and compares within the rule's tolerance, so no formula is written twice.
+How a rule holds its value (:class:`Kind`) and how values are read and written live in the leaf
+module gucvalues.py, which every layer imports without importing the rules.
 """
 
 from __future__ import annotations
@@ -12,23 +14,12 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable
+
+from pgforge.gucvalues import Kind, display
 
 if TYPE_CHECKING:
     from pgforge.rules.context import Context
-
-
-class Kind(str, Enum):
-    """How a value is held in Python and written in a file."""
-
-    memory = "memory"  # int bytes
-    time = "time"  # int milliseconds
-    integer = "integer"
-    real = "real"
-    bool = "bool"
-    enum = "enum"
-    string = "string"
 
 
 @dataclass(frozen=True)
@@ -121,8 +112,6 @@ class Rule:
             ok = str(actual).lower() == str(wanted).lower()
         else:
             ok = bool(actual) == bool(wanted)
-        from pgforge.render.values import display
-
         message = (
             f"{self.name} = {display(self.kind, actual)} matches the recommendation"
             if ok

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgforge.catalog import Catalog, load_catalog
+from pgforge.gucvalues import boot_value, unit_scale
 from pgforge.rules.base import REGISTRY, Kind, Recommendation, Source
 from pgforge.spec import HostSpec
 from pgforge.units import KB, clean_bytes
@@ -55,21 +56,7 @@ class Context:
     def default(self, name: str) -> Any:
         """The built-in default of ``name`` on the target major, in rule form (bytes, ms, ...)."""
         guc = self.catalog.get(name)
-        if guc is None:
-            return None
-        raw = guc.boot_val
-        if guc.vartype == "bool":
-            return raw == "on"
-        if guc.vartype == "integer":
-            number = int(raw)
-            if guc.is_memory and number >= 0:
-                return number * guc.unit_bytes()
-            if guc.is_time and number >= 0:
-                return int(number * guc.unit_ms())
-            return number
-        if guc.vartype == "real":
-            return float(raw)
-        return raw
+        return None if guc is None else boot_value(guc)
 
     def has(self, name: str) -> bool:
         return name in self.catalog
@@ -91,7 +78,7 @@ class Context:
             return value, rationale
         if not isinstance(value, (int, float)):
             return value, rationale
-        scale = guc.unit_bytes() if guc.is_memory else guc.unit_ms() if guc.is_time else 1
+        scale = unit_scale(guc.unit)
         low = None if guc.min is None else guc.min * scale
         high = None if guc.max is None else guc.max * scale
         if high is not None and value > high:

@@ -39,7 +39,7 @@ def drift_from_spec(t: Target) -> Iterable[Hit]:
     """
     if t.spec is None or not t.desired or (t.conf is None and t.live is None):
         return  # a pg_hba.conf or pgbouncer.ini alone has no settings to drift
-    from pgforge.render.values import display
+    from pgforge.gucvalues import display
 
     for rule, setting, judgement, rec in judgements(t, None):
         wanted = display(rule.kind, rec.value)

@@ -11,8 +11,9 @@ from typing import Iterable
 
 from pgforge.audit.model import Hit, check
 from pgforge.audit.target import Target
-from pgforge.audit.values import BadValue, effective_int, rule_value
+from pgforge.audit.values import effective_int
 from pgforge.budget import BUDGET_PERCENT, budget_from_values
+from pgforge.gucvalues import BadValue, rule_value
 from pgforge.rules import REGISTRY
 from pgforge.units import format_bytes_human as h
 
@@ -79,7 +80,7 @@ def far_from_recommendation(t: Target) -> Iterable[Hit]:
 
 
 def _display(rule, value) -> str:
-    from pgforge.render.values import display
+    from pgforge.gucvalues import display
 
     return display(rule.kind, value)
 
