@@ -2,7 +2,7 @@
 
 The reproductions of the issue go through the real CLI (``pgforge generate --spec FILE -o DIR``):
 each must exit 2 with the field named and leave the output directory empty. Then each grammar of
-src/pgforge/grammar.py is driven with values it must take and values it must refuse, and every
+src/pgforge/grammar/ is driven with values it must take and values it must refuse, and every
 bundled profile and documented spec must still validate. The escaping of outputs, the second layer,
 is tested elsewhere (the property tests over every field).
 """
@@ -307,8 +307,8 @@ def test_lists_are_normalised_without_line_breaks() -> None:
 
 def test_no_grammar_uses_match_with_dollar() -> None:
     """Python's ``$`` matches before a final newline: the spec models and grammar use fullmatch only."""
-    root = Path(grammar.__file__).parent
-    for path in [root / "grammar.py", root / "spec.py", *sorted((root / "sections").glob("*.py"))]:
+    root = Path(grammar.__file__).parent.parent
+    for path in [*sorted((root / "grammar").glob("*.py")), root / "spec.py", *sorted((root / "sections").glob("*.py"))]:
         text = path.read_text()
         assert "re.match(" not in text and ".match(" not in text, path
         assert "pattern=" not in text, path
