@@ -2,7 +2,7 @@
 
 :func:`write_bundle` writes a set of files under a root directory, all or nothing;
 :func:`write_file` is the same for one file named by its path. Callers: ``generate -o``
-(:mod:`pgforge.cli`), ``generate --inventory`` (:mod:`pgforge.fleet`, one call per host),
+(:mod:`pgforge.cli`), ``generate --inventory`` (:mod:`pgforge.fleet.generate`, one call per host),
 ``check --write-baseline`` (:mod:`pgforge.commands.check`), and ``apply`` / ``apply --rollback``
 (:func:`pgforge.apply.datadir.atomic_write` and :mod:`pgforge.apply.rollback`).
 
@@ -44,6 +44,11 @@ What is guaranteed:
   the result lists it in ``tightened``. Tightening rather than only warning: the content is not
   touched, only access the bundle never granted is withdrawn, and a warning in a CI log would leave
   the secret readable until someone acts on it.
+
+This module is the policy: staging, ``force`` and backups, the renames and their undo, tightening.
+The file-system operations it is built on (directories held open below the root, nothing
+followed, full writes, the signal guard) are :mod:`pgforge.writer_fs`. The reading counterpart is
+:mod:`pgforge.inputs`; the files written come from :mod:`pgforge.bundle` and :mod:`pgforge.parts`.
 """
 
 from __future__ import annotations
@@ -51,20 +56,23 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-import signal
 import stat
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from pgforge.errors import UserError
+from pgforge.writer_fs import (
+    DirTree,
+    SignalGuard,
+    kind_of,
+    lstat_at,
+    refusal,
+    signals_guarded,
+    write_all,
+)
 
 TMP_SUFFIX = ".pgforge-tmp"
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, n))
 
 
 @dataclass(frozen=True)
@@ -85,23 +93,6 @@ class WriteResult:
     unchanged: list[Path]
     #: unchanged files whose mode was narrowed to the bundle's: (path, old mode, new mode)
     tightened: list[tuple[Path, int, int]] = field(default_factory=list)
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _refusal(kind: str) -> str:
-    if kind == "a symbolic link":
-        return "is a symbolic link; pgforge does not follow links inside the directory it writes to (remove it)"
-    if kind == "a directory":
-        return "is a directory, cannot write a file there"
-    return f"is {kind}, not a regular file; pgforge only replaces regular files"
 
 
 def _split(rel: str, what: str) -> tuple[str, ...]:
@@ -125,117 +116,13 @@ class _Target:
     dfd: int | None = None
 
 
-class _Tree:
-    """Descriptors of the directories under the root, each opened without following links."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.fds: dict[tuple[str, ...], int] = {}
-        self.created: list[tuple[str, ...]] = []
-        self.created_root: list[Path] = []
-
-    def _where(self, key: tuple[str, ...]) -> str:
-        return str(self.root.joinpath(*key))
-
-    def open_root(self, create: bool) -> int | None:
-        if () in self.fds:
-            return self.fds[()]
-        if create and not self.root.exists():
-            missing = []
-            p = self.root.absolute()
-            while not os.path.lexists(p):
-                missing.append(p)
-                p = p.parent
-            for d in reversed(missing):
-                try:
-                    os.mkdir(d, 0o755)
-                except FileExistsError:
-                    continue
-                self.created_root.append(d)
-        try:
-            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            if create:
-                raise
-            return None
-        except NotADirectoryError:
-            raise UserError("exists and is not a directory", str(self.root)) from None
-        self.fds[()] = fd
-        return fd
-
-    def open(self, key: tuple[str, ...], create: bool) -> int | None:
-        """The descriptor of directory ``key`` (created when ``create``), None when it does not exist."""
-        if not key:
-            return self.open_root(create)
-        if key in self.fds:
-            return self.fds[key]
-        parent = self.open(key[:-1], create)
-        if parent is None:
-            return None
-        name = key[-1]
-        for _ in range(3):
-            try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-                break
-            except FileNotFoundError:
-                if not create:
-                    return None
-                try:
-                    os.mkdir(name, 0o755, dir_fd=parent)
-                    self.created.append(key)
-                except FileExistsError:
-                    pass
-            except (NotADirectoryError, OSError) as exc:
-                if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-                    raise
-                try:
-                    kind = _kind(os.lstat(name, dir_fd=parent).st_mode)
-                except OSError:
-                    kind = "not a directory"
-                if kind == "a symbolic link":
-                    raise UserError("is a symbolic link; pgforge does not follow links inside the directory it "
-                                    "writes to (remove it)", self._where(key)) from None
-                raise UserError(f"is {kind}, cannot create a directory there", self._where(key)) from None
-        else:  # pragma: no cover - a directory created and removed again three times over
-            raise UserError("directory keeps disappearing", self._where(key))
-        self.fds[key] = fd
-        return fd
-
-    def close(self) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds.clear()
-
-    def remove_created(self) -> None:
-        """Remove the directories this write created, deepest first (only while empty)."""
-        for key in reversed(self.created):
-            parent = self.fds.get(key[:-1])
-            if parent is not None:
-                try:
-                    os.rmdir(key[-1], dir_fd=parent)
-                except OSError:
-                    pass
-        for d in reversed(self.created_root):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-
-
-def _lstat(name: str, dfd: int) -> os.stat_result | None:
-    try:
-        return os.lstat(name, dir_fd=dfd)
-    except FileNotFoundError:
-        return None
-
-
 def _same_content(t: _Target, st: os.stat_result) -> bool:
     if st.st_size != len(t.data):
         return False
     fd = os.open(t.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=t.dfd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UserError(_refusal(_kind(os.fstat(fd).st_mode)), str(t.path))
+            raise UserError(refusal(kind_of(os.fstat(fd).st_mode)), str(t.path))
         chunks, left = [], len(t.data) + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -246,16 +133,6 @@ def _same_content(t: _Target, st: os.stat_result) -> bool:
         return b"".join(chunks) == t.data
     finally:
         os.close(fd)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte of ``data`` to ``fd``, continuing after short writes."""
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        if n <= 0:
-            raise OSError(errno.EIO, "the file system accepted no bytes")
-        view = view[n:]
 
 
 def _create_temp(t: _Target) -> int:
@@ -273,64 +150,9 @@ def _create_temp(t: _Target) -> int:
 
 def _backup_name(dfd: int, name: str, stamp: str) -> str:
     candidate, n = f"{name}.bak-{stamp}", 1
-    while _lstat(candidate, dfd) is not None:
+    while lstat_at(candidate, dfd) is not None:
         candidate, n = f"{name}.bak-{stamp}-{n}", n + 1
     return candidate
-
-
-# --------------------------------------------------------------------------------------------
-# Signals: abandon while staging, hold while renaming
-
-
-class _Interrupted(BaseException):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-class _Guard:
-    def __init__(self) -> None:
-        self.holding = False
-        self.pending: int | None = None
-
-    def handler(self, signum: int, frame: object) -> None:
-        if self.holding:
-            self.pending = self.pending or signum
-            return
-        self.holding = True  # a second signal during the clean-up waits for it
-        raise _Interrupted(signum)
-
-
-@contextmanager
-def _signals_guarded(where: str) -> Iterator[_Guard]:
-    guard = _Guard()
-    previous: dict[int, object] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in _SIGNALS:
-            prev = signal.getsignal(sig)
-            if prev is signal.SIG_IGN or prev is None:
-                continue
-            previous[sig] = prev
-            signal.signal(sig, guard.handler)
-    abandoned = False
-    try:
-        yield guard
-    except _Interrupted as exc:
-        guard.pending, abandoned = exc.signum, True
-    finally:
-        for sig, prev in previous.items():
-            signal.signal(sig, prev)  # type: ignore[arg-type]
-    if guard.pending is not None:
-        # Deliver the signal as if pgforge had not been holding it: the default action ends the
-        # process by it (its exit status says so); a Python handler runs (SIGINT: KeyboardInterrupt).
-        sig = guard.pending
-        prev = previous.get(sig, signal.SIG_DFL)
-        if callable(prev):
-            prev(sig, None)
-        elif prev == signal.SIG_DFL:
-            os.kill(os.getpid(), sig)
-        if abandoned:
-            raise UserError(f"interrupted by {signal.Signals(sig).name}; nothing was written", where)
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,26 +185,26 @@ def write_bundle(root: Path, files: list[OutFile], *, force: bool = False, under
         data = f.content.encode("utf-8") if isinstance(f.content, str) else bytes(f.content)
         targets.append(_Target(path, parts[:-1], parts[-1], data, f.mode))
 
-    tree = _Tree(root)
+    tree = DirTree(root)
     try:
-        with _signals_guarded(str(root)) as guard:
+        with signals_guarded(str(root)) as guard:
             return _write(tree, targets, guard, force=force, sync=sync, backup=backup, keep_mode=keep_mode,
                           owner=owner)
     finally:
         tree.close()
 
 
-def _write(tree: _Tree, targets: list[_Target], guard: _Guard, *, force: bool, sync: bool, backup: bool,
+def _write(tree: DirTree, targets: list[_Target], guard: SignalGuard, *, force: bool, sync: bool, backup: bool,
            keep_mode: bool, owner: tuple[int, int] | None) -> WriteResult:
     # 1. Look, touching nothing.
     try:
         for t in targets:
             t.dfd = tree.open(t.dir, create=False)
-            st = _lstat(t.name, t.dfd) if t.dfd is not None else None
+            st = lstat_at(t.name, t.dfd) if t.dfd is not None else None
             if st is None:
                 continue
             if not stat.S_ISREG(st.st_mode):
-                raise UserError(_refusal(_kind(st.st_mode)), str(t.path))
+                raise UserError(refusal(kind_of(st.st_mode)), str(t.path))
             t.existing = st
             t.identical = _same_content(t, st)
             if keep_mode:
@@ -522,7 +344,7 @@ def _undo(done: list[tuple[_Target, str | None]], backup: bool) -> None:
             pass
 
 
-def _discard(work: list[_Target], tree: _Tree) -> None:
+def _discard(work: list[_Target], tree: DirTree) -> None:
     for t in work:
         if t.tmp is not None and t.dfd is not None:
             try:
