@@ -19,7 +19,9 @@ Values in ``[databases]``, ``[users]`` and ``[peers]`` are connection strings in
 PgBouncer's dialect (``parse_connstr``): ``key=value`` pairs separated by spaces, a
 value may be single-quoted with ``''`` for a quote, empty values are an error.  That
 scanner is :mod:`pgforge.parsers.connstr` (re-exported here); this module is the ini
-scanner, the ``%include`` loader and PgBouncer's integer and time value readers.
+scanner, the ``%include`` loader and PgBouncer's integer and time value readers, kept together
+because they mirror one server unit (libusual's cfparser.c scanner with its include handling,
+and the integer and time readers it applies to values) and share its nodes and diagnostics.
 Counterparts: the generator's pgbouncer.ini is :mod:`pgforge.parts.pgbouncer`, its settings
 catalog :mod:`pgforge.pgbouncer_catalog`, the audit's checks
 :mod:`pgforge.audit.checks.pgbouncer_security`.
