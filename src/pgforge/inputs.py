@@ -64,7 +64,9 @@ class RefusedInput(OSError):
 
 
 def file_kind(mode: int) -> str:
-    """What a file is, in words, from its ``st_mode`` (for messages)."""
+    """What a file is, in words, from its ``st_mode`` (for messages; the writer's too)."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import stat
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,12 +32,10 @@ SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGINT", "SIGHUP") if h
 
 
 def kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
+    """What is at a name, in words: the same words the input side uses (:func:`pgforge.inputs.file_kind`)."""
+    from pgforge.inputs import file_kind
+
+    return file_kind(mode)
 
 
 def refusal(kind: str) -> str:

@@ -18,8 +18,15 @@ from pgforge.units import format_bytes_pg
 
 
 def split_list(text: str) -> list[str]:
-    """``'a, "b"'`` -> ``['a', 'b']``: the elements of a list setting, quotes and blanks removed."""
-    return [part.strip().strip('"') for part in text.split(",") if part.strip().strip('"')]
+    """``'a, "b"'`` -> ``['a', 'b']``: the elements of a list setting as the server splits them
+    (parsers/guclist.py); a value the server would refuse is split plainly at commas, so that
+    apply still shows it and the server's own check reports it."""
+    from pgforge.parsers.guclist import split_list as server_split
+
+    items = server_split(text)
+    if items is None:
+        return [part.strip().strip('"') for part in text.split(",") if part.strip().strip('"')]
+    return items
 
 
 def canonical(catalog: Catalog, name: str, text: str) -> Any:
