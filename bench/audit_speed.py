@@ -82,7 +82,7 @@ def generated_sources() -> dict[str, list[str]]:
     """The three files of bundles pgforge generates for each profile and for BUNDLE_SPECS."""
     from pgforge.bundle import build_bundle
     from pgforge.spec import HostSpec
-    from pgforge.specload import build_spec, list_profiles
+    from pgforge.spec.load import build_spec, list_profiles
     from pgforge.tuning import tune
 
     specs = [build_spec(profile=name) for name, _ in list_profiles()]

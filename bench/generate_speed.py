@@ -114,7 +114,7 @@ import time, json
 t0 = time.perf_counter()
 from pgforge.cli import app
 t1 = time.perf_counter()
-from pgforge.specload import build_spec
+from pgforge.spec.load import build_spec
 spec = build_spec(profile={PROFILE!r})
 t2 = time.perf_counter()
 from pgforge.tuning import tune

@@ -36,7 +36,7 @@ def audit_files(root: Path, files: dict[str, str], select: str, *, major: int | 
     """Write ``files`` under ``root`` and audit the directory with the checks ``select`` names."""
     from pgforge.audit.discover import discover
     from pgforge.audit.runner import run_checks, select_checks
-    from pgforge.specload import build_spec
+    from pgforge.spec.load import build_spec
 
     write_files(root, files)
     targets = discover([root], major=major)

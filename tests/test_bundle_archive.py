@@ -312,7 +312,7 @@ def _shell_value(script: str, assignment: str, **env: str) -> str:
 ])
 def test_s3_locations_come_from_the_target(s3: dict[str, Any]) -> None:
     """The WAL key archive_wal.sh stores, the WAL folder base_backup.sh prunes, the base-backup
-    folder, the aws CLI words and restore_command's URL are all S3Target's (sections/archive.py)."""
+    folder, the aws CLI words and restore_command's URL are all S3Target's (spec/archive.py)."""
     spec = _spec(archive={"target": "s3", "s3": s3})
     target = spec.archive.s3
     files = _files(archive={"target": "s3", "s3": s3})
@@ -330,7 +330,7 @@ def test_s3_locations_come_from_the_target(s3: dict[str, Any]) -> None:
 
 def test_scripts_write_the_folder_the_target_computes(monkeypatch: pytest.MonkeyPatch) -> None:
     """A different S3Target.folder is what every script uses: no template builds a key itself."""
-    from pgforge.sections.archive import S3Target
+    from pgforge.spec.archive import S3Target
 
     monkeypatch.setattr(S3Target, "folder", lambda self, *parts: "/".join(["moved", *parts]) + "/")
     files = _files(archive={"target": "s3", "s3": S3})
@@ -359,9 +359,9 @@ def _ini(text: str) -> dict[str, dict[str, str]]:
     {"target": "pgbackrest", "s3": {"bucket": "bkt-a", "endpoint_url": "https://minio.local:9443"}},
 ])
 def test_pgbackrest_options_come_from_one_function(archive: dict[str, Any]) -> None:
-    """pgbackrest.conf's [global] is parts/archive.pgbackrest_global, with pgBackRest's defaults there;
+    """pgbackrest.conf's [global] is bundle/archive.pgbackrest_global, with pgBackRest's defaults there;
     every pgbackrest call (archive_command, base_backup.sh, pitr_restore.sh) uses ArchiveSpec.pgbackrest_args."""
-    from pgforge.parts.archive import PGBACKREST_DEFAULT_PATH, PGBACKREST_DEFAULT_REGION, pgbackrest_global
+    from pgforge.bundle.archive import PGBACKREST_DEFAULT_PATH, PGBACKREST_DEFAULT_REGION, pgbackrest_global
 
     spec = _spec(archive=archive)
     files = _files(archive=archive)

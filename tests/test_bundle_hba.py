@@ -13,9 +13,9 @@ import pytest
 
 from pgforge.bundle import build_bundle
 from pgforge.errors import UserError
-from pgforge.parts import hba
+from pgforge.bundle import pg_hba
 from pgforge.spec import HostSpec
-from pgforge.specload import build_spec
+from pgforge.spec.load import build_spec
 from pgforge.tuning import tune
 
 
@@ -29,7 +29,7 @@ def records(text: str) -> list[list[str]]:
 
 
 def hba_text(spec: HostSpec) -> str:
-    return next(f.content for f in build_bundle(tune(spec)) if f.path == hba.PATH)
+    return next(f.content for f in build_bundle(tune(spec)) if f.path == pg_hba.PATH)
 
 
 def test_example_lines(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_example_lines(tmp_path: Path) -> None:
 
     (tmp_path / "e.yaml").write_text(EXAMPLE)
     spec = build_spec(spec_file=str(tmp_path / "e.yaml"))
-    f = next(f for f in build_bundle(tune(spec)) if f.path == hba.PATH)
+    f = next(f for f in build_bundle(tune(spec)) if f.path == pg_hba.PATH)
     assert f.mode == 0o600 and f.apply == "reload"
     assert records(f.content) == [
         ["local", "all", "postgres", "peer"],
@@ -120,19 +120,19 @@ def test_trust_on_a_host_line_is_written_with_a_loud_warning() -> None:
     text = hba_text(spec)
     assert ["host", "app", "app", "10.0.1.0/24", "trust"] in records(text)
     assert "# !!! WARNING: trust = NO AUTHENTICATION" in text
-    warns = hba.warnings(tune(spec))
+    warns = pg_hba.warnings(tune(spec))
     assert len(warns) == 1 and "WITHOUT A PASSWORD" in warns[0]
-    f = next(f for f in build_bundle(tune(spec)) if f.path == hba.PATH)
+    f = next(f for f in build_bundle(tune(spec)) if f.path == pg_hba.PATH)
     assert "WARNING" in f.purpose  # MANIFEST.json carries it too
 
 
 def test_cleartext_password_warns_off_hostssl() -> None:
     spec = _spec([{"type": "host", "database": "app", "user": "app", "address": "10.0.1.0/24", "method": "password"}])
-    assert any("clear text" in w for w in hba.warnings(tune(spec)))
+    assert any("clear text" in w for w in pg_hba.warnings(tune(spec)))
     # On hostssl the wire is protected, but the server still receives the password: the audit
     # reports it (PGF202, a warning), so the generator says so too (hba_semantics.method_verdict).
     spec = _spec([{"type": "hostssl", "database": "app", "user": "app", "address": "10.0.1.0/24", "method": "password"}])
-    warns = hba.warnings(tune(spec))
+    warns = pg_hba.warnings(tune(spec))
     assert len(warns) == 1 and "receives the password itself" in warns[0] and "clear text" not in warns[0]
 
 
@@ -141,18 +141,18 @@ def test_a_line_that_can_never_match_is_flagged() -> None:
                   {"type": "host", "database": "all", "user": "all", "address": "10.0.0.0/8", "method": "reject"}])
     text = hba_text(spec)
     assert "NEVER MATCHES: the line from access[0] above covers it" in text
-    assert any("never matches" in w for w in hba.warnings(tune(spec)))
+    assert any("never matches" in w for w in pg_hba.warnings(tune(spec)))
 
 
 def test_covers_respects_replication_and_types() -> None:
     def line(t, db, user, addr):
-        return hba.HbaLine(t, db, user, addr, "scram-sha-256")
+        return pg_hba.HbaLine(t, db, user, addr, "scram-sha-256")
 
-    assert hba.covers(line("host", "all", "all", "10.0.0.0/8"), line("hostssl", "app", "bob", "10.1.0.0/16"))
-    assert not hba.covers(line("hostssl", "all", "all", "10.0.0.0/8"), line("host", "app", "bob", "10.1.0.0/16"))
-    assert not hba.covers(line("host", "all", "all", "10.0.0.0/8"), line("host", "replication", "r", "10.0.0.1/32"))
-    assert not hba.covers(line("host", "all", "all", "10.0.0.0/8"), line("host", "app", "bob", "fd00::/8"))
-    assert hba.covers(line("host", "all", "all", "all"), line("host", "app", "bob", "fd00::/8"))
+    assert pg_hba.covers(line("host", "all", "all", "10.0.0.0/8"), line("hostssl", "app", "bob", "10.1.0.0/16"))
+    assert not pg_hba.covers(line("hostssl", "all", "all", "10.0.0.0/8"), line("host", "app", "bob", "10.1.0.0/16"))
+    assert not pg_hba.covers(line("host", "all", "all", "10.0.0.0/8"), line("host", "replication", "r", "10.0.0.1/32"))
+    assert not pg_hba.covers(line("host", "all", "all", "10.0.0.0/8"), line("host", "app", "bob", "fd00::/8"))
+    assert pg_hba.covers(line("host", "all", "all", "all"), line("host", "app", "bob", "fd00::/8"))
 
 
 def test_pgbouncer_gets_its_loopback_line() -> None:
@@ -165,7 +165,7 @@ def test_pgbouncer_gets_its_loopback_line() -> None:
 
 
 def test_no_file_when_nothing_asks_for_one() -> None:
-    assert not any(f.path == hba.PATH for f in build_bundle(tune(HostSpec(memory="8GB", cpus=4))))
+    assert not any(f.path == pg_hba.PATH for f in build_bundle(tune(HostSpec(memory="8GB", cpus=4))))
 
 
 # --------------------------------------------------------------------------- ssl rules

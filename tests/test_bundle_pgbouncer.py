@@ -19,9 +19,9 @@ from pgforge import pooling
 from pgforge.bundle import build_bundle
 from pgforge.cli import app
 from pgforge.errors import UserError
-from pgforge.parts import pgbouncer as part
+from pgforge.bundle import pgbouncer as part
 from pgforge.spec import HostSpec
-from pgforge.specload import build_spec
+from pgforge.spec.load import build_spec
 from pgforge.tuning import tune
 
 EXAMPLE = textwrap.dedent("""\
@@ -250,7 +250,7 @@ def test_userlist_sql_survives_the_shell_double_quotes_it_is_pasted_into() -> No
     # the instruction is: psql -XAt -c "<SQL>"; a $ in a role name must not expand there
     import subprocess
 
-    from pgforge.parts.pgbouncer import userlist_sql
+    from pgforge.bundle.pgbouncer import userlist_sql
 
     sql = userlist_sql(["app", "a$HOME", "b$(id)"])
     echoed = subprocess.run(["bash", "-c", f'printf %s "{sql}"'], capture_output=True, text=True, check=True).stdout

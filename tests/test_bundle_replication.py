@@ -230,8 +230,8 @@ def _heredoc_settings(script: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("workload", ["oltp", "desktop"])
 def test_bootstrap_standby_settings_are_the_rules_values(workload: str) -> None:
     """One source: the bootstrap script writes hot_standby and hot_standby_feedback with the values
-    the rules put in postgresql.conf (parts/replication.standby_settings), for the same spec."""
-    from pgforge.parts.replication import standby_settings
+    the rules put in postgresql.conf (bundle/replication.standby_settings), for the same spec."""
+    from pgforge.bundle.replication import standby_settings
     from pgforge.rules.replication import STANDBY_RULES
 
     t = _tuning(workload=workload, replication={"replicas": ONE, "primary_host": "10.0.0.1"},

@@ -38,7 +38,7 @@ def _where(root: Path, finding) -> str:
 def _generated_conf(profile: str, edits: dict[str, str]) -> str:
     """What ``pgforge generate`` writes for ``profile``, with ``name = value`` lines replaced."""
     from pgforge.bundle import build_bundle
-    from pgforge.specload import build_spec
+    from pgforge.spec.load import build_spec
     from pgforge.tuning import tune
 
     text = next(f.content for f in build_bundle(tune(build_spec(profile=profile))) if f.path == "postgresql.conf")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pgforge.bundle import build_bundle
-from pgforge.specload import build_spec
+from pgforge.spec.load import build_spec
 from pgforge.tuning import tune
 
 PROFILE = "web-small"

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pgforge.cli import app
-from pgforge.specload import list_profiles, profile_path
+from pgforge.spec.load import list_profiles, profile_path
 
 runner = CliRunner()
 WEB = ["--profile", "web-small"]

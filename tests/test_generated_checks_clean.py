@@ -27,7 +27,7 @@ from pgforge.audit.runner import audit_groups, select_checks
 from pgforge.bundle import build_bundle
 from pgforge.errors import UserError
 from pgforge.spec import HostSpec
-from pgforge.specload import build_spec, list_profiles
+from pgforge.spec.load import build_spec, list_profiles
 from pgforge.tuning import tune
 from pgforge.writer import write_bundle
 
@@ -38,9 +38,9 @@ def generate(spec: HostSpec, root: Path) -> list[str]:
     """Write the bundle for ``spec`` under ``root``; return the warnings the generator gave."""
     tuning = tune(spec)
     write_bundle(root, build_bundle(tuning), force=True)
-    from pgforge.parts import hba
+    from pgforge.bundle import pg_hba
 
-    return list(tuning.warnings) + hba.warnings(tuning)
+    return list(tuning.warnings) + pg_hba.warnings(tuning)
 
 
 def check(root: Path, spec: HostSpec | None) -> list[Finding]:

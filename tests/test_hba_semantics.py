@@ -29,9 +29,9 @@ from pgforge.bundle import build_bundle
 from pgforge.errors import UserError
 from pgforge.hba_semantics import covers, decides, method_verdict, open_to_world, shadowed_by
 from pgforge.parsers.hba import parse_hba
-from pgforge.parts import hba
+from pgforge.bundle import pg_hba
 from pgforge.spec import HostSpec
-from pgforge.specload import build_spec
+from pgforge.spec.load import build_spec
 from pgforge.tuning import tune
 
 JUDGED = ("PGF201", "PGF202", "PGF203", "PGF206", "PGF207")
@@ -50,7 +50,7 @@ def agree(spec: HostSpec, root: Path) -> None:
     files = {f.path: str(f.content) for f in build_bundle(tuning) if f.path in ("pg_hba.conf", "postgresql.conf")}
     if "pg_hba.conf" not in files:
         return
-    plan = hba.plan(tuning)
+    plan = pg_hba.plan(tuning)
     rules = parse_hba(files["pg_hba.conf"], "pg_hba.conf").rules
     assert len(rules) == len(plan.lines)
     found = [f for f in audit_files(root, files, "PGF20") if f.code in JUDGED]
@@ -244,7 +244,7 @@ def test_listens_on(listen: list[str], host: str, expected: bool) -> None:
 
 def test_pgbouncer_listen_check_uses_listens_on() -> None:
     """listen_addresses 127.0.0.2 does not reach PgBouncer's server_host 127.0.0.1 (it used to count)."""
-    from pgforge.parts import pgbouncer
+    from pgforge.bundle import pgbouncer
 
     spec = build_spec(flags={"memory": "8GB", "cpus": 4})
     spec = spec.model_copy(update={"listen_addresses": ["127.0.0.2"]})

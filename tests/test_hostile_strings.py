@@ -334,11 +334,11 @@ def check_files(spec: HostSpec, files: list[Any], base_files: dict[str, str] | N
         assert not line.strip() or line.startswith("#") or re.match(r"[a-z_][a-z0-9_.]* = ", line), line
 
     if "pg_hba.conf" in by_path:
-        from pgforge.parts.hba import plan
+        from pgforge.bundle.pg_hba import plan
 
         hba = parse_hba(by_path["pg_hba.conf"], "pg_hba.conf")
         # An option value the server does not accept (clientcert=" trust #") stays inside its quotes:
-        # not an injection, but input validation's to refuse (sections/access.py), so it is tolerated here.
+        # not an injection, but input validation's to refuse (spec/access.py), so it is tolerated here.
         tolerated = [e for e in hba.errors if e.message.startswith("invalid value for ")]
         assert len(tolerated) == len(hba.errors), hba.errors
         planned = plan(tuning).lines
@@ -347,7 +347,7 @@ def check_files(spec: HostSpec, files: list[Any], base_files: dict[str, str] | N
             assert [r.method for r in hba.rules] == [p.method for p in planned]
 
     if "pgbouncer/pgbouncer.ini" in by_path:
-        from pgforge.parts.pgbouncer import _entries, plan_for_tuning
+        from pgforge.bundle.pgbouncer import _entries, plan_for_tuning
 
         ini = parse_pgbouncer_ini(by_path["pgbouncer/pgbouncer.ini"], "pgbouncer.ini")
         assert not ini.errors, ini.errors
@@ -470,7 +470,7 @@ def accepted_sample() -> list[tuple[str, dict[str, str]]]:
             for value in _variants(get(BASES[base], path), evil):
                 if path[-1] == "{value}":
                     continue  # hba option values: the server judges them (clientcert=" x" is quoted, and refused
-                    # as a value), so they are input validation's to refuse (sections/access.py), not escaping's
+                    # as a value), so they are input validation's to refuse (spec/access.py), not escaping's
                 result = generate(put(BASES[base], path, value))
                 if result is None:
                     continue

@@ -2,7 +2,7 @@
 
 The reproductions of the issue go through the real CLI (``pgforge generate --spec FILE -o DIR``):
 each must exit 2 with the field named and leave the output directory empty. Then each grammar of
-src/pgforge/grammar/ is driven with values it must take and values it must refuse, and every
+src/pgforge/spec/grammar/ is driven with values it must take and values it must refuse, and every
 bundled profile and documented spec must still validate. The escaping of outputs, the second layer,
 is tested elsewhere (the property tests over every field).
 """
@@ -20,11 +20,11 @@ import pytest
 from typer.testing import CliRunner
 
 from pgharness import PgCluster
-from pgforge import grammar
+from pgforge.spec import grammar
 from pgforge.bundle import build_bundle
 from pgforge.cli import app
-from pgforge.parts import hba
-from pgforge.specload import build_spec, list_profiles
+from pgforge.bundle import pg_hba
+from pgforge.spec.load import build_spec, list_profiles
 from pgforge.tuning import tune
 
 runner = CliRunner()
@@ -307,8 +307,10 @@ def test_lists_are_normalised_without_line_breaks() -> None:
 
 def test_no_grammar_uses_match_with_dollar() -> None:
     """Python's ``$`` matches before a final newline: the spec models and grammar use fullmatch only."""
-    root = Path(grammar.__file__).parent.parent
-    for path in [*sorted((root / "grammar").glob("*.py")), root / "spec.py", *sorted((root / "sections").glob("*.py"))]:
+    root = Path(grammar.__file__).parent.parent  # src/pgforge/spec: the host spec, its sections, grammar/
+    paths = sorted(root.rglob("*.py"))
+    assert {"host.py", "access.py", "archive.py", "network.py"} <= {p.name for p in paths}
+    for path in paths:
         text = path.read_text()
         assert "re.match(" not in text and ".match(" not in text, path
         assert "pattern=" not in text, path
@@ -373,7 +375,7 @@ def _unguarded(models: list[type]) -> list[str]:
 def test_every_string_field_of_the_spec_has_a_grammar() -> None:
     """A new ``str`` field must come with its grammar: a plain ``str`` (alone, in a list or a dict)
     without a validator is how hostile values got through."""
-    from pgforge.sections.base import Section
+    from pgforge.spec.base import Section
 
     class Careless(Section):
         host: str = "x"
@@ -399,7 +401,7 @@ def test_accepted_addresses_and_tokens_load_in_a_real_postgresql() -> None:
     ]
     spec = build_spec(extra={**BASE, "pg_version": 17, "access": access,
                              "replication": {"replicas": [{"name": "r1", "host": "db2.example.com"}]}})
-    text = {f.path: f.content for f in build_bundle(tune(spec))}[hba.PATH]
+    text = {f.path: f.content for f in build_bundle(tune(spec))}[pg_hba.PATH]
     with PgCluster(17) as c:
         c.write_hba(text)
         assert c.psql("select count(*) from pg_hba_file_rules where error is not null") == "0", \
@@ -416,7 +418,7 @@ def test_accepted_addresses_and_tokens_load_in_a_real_postgresql() -> None:
 
 # --------------------------------------------------------------------------- pg_hba.conf options
 def _rule(method: str, options: dict[str, str], type_: str = "hostssl"):
-    from pgforge.sections.access import AccessRule
+    from pgforge.spec.access import AccessRule
 
     return AccessRule(type=type_, database="app", user="app", address="10.0.1.0/24", method=method, options=options)
 

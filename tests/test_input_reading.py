@@ -86,7 +86,7 @@ def test_stdin_from_dev_zero_is_too_large_not_a_memory_error() -> None:
 
 def test_a_file_over_the_limit_is_refused_with_the_limit(tmp_path: Path) -> None:
     from pgforge.inputs import MAX_FILE_BYTES, RefusedInput, read_bytes
-    from pgforge.specload import read_source
+    from pgforge.spec.load import read_source
 
     big = tmp_path / "big.yaml"
     with open(big, "wb") as fh:
@@ -101,7 +101,7 @@ def test_a_file_over_the_limit_is_refused_with_the_limit(tmp_path: Path) -> None
 
 
 def test_a_spec_that_is_not_utf8_names_the_file_and_line(tmp_path: Path) -> None:
-    from pgforge.specload import read_source
+    from pgforge.spec.load import read_source
 
     spec = tmp_path / "latin1.yaml"
     spec.write_bytes(b"memory: 16GB\n# caf\xe9\ncpus: 4\n")
@@ -248,7 +248,7 @@ def test_profiles_show_of_a_directory_or_non_utf8_file_exits_2(tmp_path: Path) -
 
 
 def test_memory_with_400_digits_is_a_message() -> None:
-    from pgforge.specload import build_spec
+    from pgforge.spec.load import build_spec
     from pgforge.units import UnitError, parse_memory
 
     for text in ["1" + "0" * 400, "1" + "0" * 400 + "GB", "9" * 90 + "TB"]:
@@ -264,7 +264,7 @@ def test_memory_with_400_digits_is_a_message() -> None:
 
 @pytest.mark.parametrize("value", [".inf", ".nan", "-.inf", "1e400s"])
 def test_archive_timeout_infinite_is_a_message(value: str, tmp_path: Path) -> None:
-    from pgforge.specload import build_spec
+    from pgforge.spec.load import build_spec
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"memory: 16GB\ncpus: 4\narchive: {{target: local, local_dir: /var/lib/wal, "
@@ -274,7 +274,7 @@ def test_archive_timeout_infinite_is_a_message(value: str, tmp_path: Path) -> No
 
 
 def test_a_yaml_integer_of_5000_digits_is_a_message(tmp_path: Path) -> None:
-    from pgforge.specload import read_source
+    from pgforge.spec.load import read_source
 
     spec = tmp_path / "spec.yaml"
     spec.write_text("memory: " + "1" * 5000 + "\n")
@@ -346,7 +346,7 @@ def test_billion_laughs_inventory_is_refused_quickly_but_anchors_still_work(tmp_
 
 
 def test_a_spec_that_refers_to_itself_is_refused(tmp_path: Path) -> None:
-    from pgforge.specload import read_source
+    from pgforge.spec.load import read_source
 
     spec = tmp_path / "loop.yaml"
     spec.write_text("extensions: &x [pg_stat_statements, *x]\n")
@@ -355,7 +355,7 @@ def test_a_spec_that_refers_to_itself_is_refused(tmp_path: Path) -> None:
 
 
 def test_spec_anchors_and_merge_keys_still_work_with_lines(tmp_path: Path) -> None:
-    from pgforge.specload import build_spec, read_source
+    from pgforge.spec.load import build_spec, read_source
 
     spec = tmp_path / "spec.yaml"
     spec.write_text("base: &b {memory: 16GB}\n")
@@ -369,7 +369,7 @@ def test_spec_anchors_and_merge_keys_still_work_with_lines(tmp_path: Path) -> No
 
 def test_a_spec_of_comments_parses_in_linear_time(tmp_path: Path) -> None:
     """The round-trip loader gathered comments quadratically: 4.5 MB took 13 s. 4 MB now takes about 1 s."""
-    from pgforge.specload import read_source
+    from pgforge.spec.load import read_source
 
     spec = tmp_path / "comments.yaml"
     comment = "# a comment line that pads the spec out to a realistic width\n"
@@ -382,7 +382,7 @@ def test_a_spec_of_comments_parses_in_linear_time(tmp_path: Path) -> None:
 
 
 def test_json_duplicate_keys_are_refused_with_the_line(tmp_path: Path) -> None:
-    from pgforge.specload import parse_text
+    from pgforge.spec.load import parse_text
 
     # tabs make it JSON that YAML refuses, so the JSON reader reads it
     text = '{\n\t"memory": "16GB",\n\t"cpus": 4,\n\t"pgbouncer": {"enabled": true,\n\t\t"enabled": false}\n}\n'

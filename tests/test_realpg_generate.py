@@ -15,7 +15,7 @@ import pytest
 from pgforge.catalog import load_catalog
 from pgforge.render.formats import render_conf, render_sql
 from pgforge.spec import HostSpec
-from pgforge.specload import build_spec, list_profiles
+from pgforge.spec.load import build_spec, list_profiles
 from pgforge.tuning import Tuning, tune
 from pgforge.units import parse_pg_quantity
 from pgharness import MAJORS, PgCluster, postgres_C

@@ -16,7 +16,7 @@ import pytest
 
 from pgharness import PgCluster, _write_pg_owned, client_bindir, in_ci, run_as_postgres
 from pgforge.bundle import build_bundle
-from pgforge.parts import hba
+from pgforge.bundle import pg_hba
 from pgforge.rules.ssl import CERT_FILE, KEY_FILE
 from pgforge.spec import HostSpec
 from pgforge.tuning import tune
@@ -64,7 +64,7 @@ def generated() -> tuple[str, str]:
     files = {f.path: f.content for f in build_bundle(tune(HostSpec(**SPEC)))}
     wanted = re.compile(r"^(ssl\w*|password_encryption) = .*$", re.M)
     conf = "\n".join(m[0] for m in wanted.finditer(files["postgresql.conf"]))
-    return files[hba.PATH], conf
+    return files[pg_hba.PATH], conf
 
 
 def psql_as_postgres(c: PgCluster, sql: str, db: str = "postgres") -> str:

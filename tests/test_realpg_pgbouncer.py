@@ -26,8 +26,8 @@ import pytest
 
 from pgharness import PG_OS_USER, PgCluster, _write_pg_owned, client_bindir, free_port, in_ci, pg_user_tmpdir, run_as_postgres
 from pgforge.bundle import build_bundle
-from pgforge.parts import hba
-from pgforge.parts import pgbouncer as part
+from pgforge.bundle import pg_hba
+from pgforge.bundle import pgbouncer as part
 from pgforge.spec import HostSpec
 from pgforge.tuning import tune
 
@@ -142,7 +142,7 @@ def test_pgbouncer_pools_in_front_of_a_real_server() -> None:
     workdir = pg_user_tmpdir("pgforge-pgbouncer-")
     proc: subprocess.Popen | None = None
     try:
-        with PgCluster(MAJOR, conf_extra=conf, hba=files[hba.PATH].content) as c:
+        with PgCluster(MAJOR, conf_extra=conf, hba=files[pg_hba.PATH].content) as c:
             assert psql_as_postgres(c, "show max_connections") == str(max_connections)
             psql_as_postgres(c, f"""
                 create role app login password '{APP_PASSWORD}';

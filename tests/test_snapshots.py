@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pgforge.render.formats import render_conf, render_sql, render_yaml
-from pgforge.specload import build_spec
+from pgforge.spec.load import build_spec
 from pgforge.tuning import tune
 
 PROFILES = ["web-small", "oltp-nvme-32core", "legacy-13"]

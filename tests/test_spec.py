@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from pgforge.cli import app
 from pgforge.errors import UserError
 from pgforge.spec import DEFAULT_CONNECTIONS, HostSpec, Storage, Workload
-from pgforge.specload import build_spec
+from pgforge.spec.load import build_spec
 from pgforge.units import GB, MB
 
 runner = CliRunner()

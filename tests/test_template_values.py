@@ -1,7 +1,7 @@
 """Templates receive computed values and make no decisions (issue 13).
 
 A template lays values out and writes comments; every value, default and choice between values
-comes from Python (rules/, parts/, sections/). These tests hold the templates to that: no default
+comes from Python (rules/, bundle/, spec/). These tests hold the templates to that: no default
 (``x or "..."``) and no value-picking conditional in an expression outside a comment line, no copy
 of a fact that has a home in Python, and the values that used to be written in a template follow
 their home when it changes.
@@ -26,7 +26,7 @@ COMMENT = re.compile(r"\s*(#|--|;)")
 #: An empty word is spelled as nothing rather than '' (shell layout, not a choice of value).
 EMPTY_WORD = re.compile(r"\s*(\w+) \| shell_word if \1 else \"\"\s*")
 #: Facts with a home in Python that a template must not repeat.
-FACTS = {"us-east-1": "parts/archive.PGBACKREST_DEFAULT_REGION", "/var/lib/pgbackrest": "parts/archive.PGBACKREST_DEFAULT_PATH",
+FACTS = {"us-east-1": "bundle/archive.PGBACKREST_DEFAULT_REGION", "/var/lib/pgbackrest": "bundle/archive.PGBACKREST_DEFAULT_PATH",
          "90%": "budget.BUDGET_PERCENT", "hot_standby = on": "rules/replication.STANDBY_RULES",
          "s3.key()": "S3Target.folder", "wal-g --config": "ArchiveSpec.walg_words"}
 
@@ -73,7 +73,7 @@ def test_readme_and_cron_name_the_installed_scripts_of_the_archive_spec() -> Non
 
 @pytest.mark.parametrize("tables,scope", [([], "ALL TABLES"), (["public.t1", "s.t2"], "TABLE public.t1, s.t2")])
 def test_publication_scope_is_computed(tables: list[str], scope: str) -> None:
-    from pgforge.parts.replication import publication_scope
+    from pgforge.bundle.replication import publication_scope
 
     spec = HostSpec(memory="8GB", cpus=2, replication={"replicas": [], "logical": True,
                     "publications": [{"name": "p1", "database": "app", "tables": tables}]})

@@ -70,7 +70,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     assert (elsewhere / "out" / "MANIFEST.json").is_file()
     # The installed build renders exactly what the checkout renders.
     from pgforge.render.formats import render_conf
-    from pgforge.specload import build_spec
+    from pgforge.spec.load import build_spec
     from pgforge.tuning import tune
 
     assert conf == render_conf(tune(build_spec(profile="web-small")))

@@ -3,9 +3,9 @@
 The one answer to the question, whoever asks it:
 
 * rules/site.py: which access lines need the server to listen beyond loopback;
-* parts/pgbouncer.py: PgBouncer's ``listen_addr`` and ``server_host``, and whether the server's
+* bundle/pgbouncer.py: PgBouncer's ``listen_addr`` and ``server_host``, and whether the server's
   ``listen_addresses`` reach ``server_host``;
-* parts/replication.py: which listen address names the primary for its replicas;
+* bundle/replication.py: which listen address names the primary for its replicas;
 * hba_semantics.py: pg_hba.conf addresses (it adds the hba keywords ``samehost`` and ``all``,
   which only mean something in that file);
 * audit/checks/hba_security.py (PGF209 listen_addresses), pgbouncer_security.py (PGF210) and

@@ -67,7 +67,7 @@ def spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, ex
 def _spec(profile, spec_file, memory, cpus, storage, workload, pg_version, connections, os_, extensions, name,
           auto=False, data_dir=None, *, required: bool = True):
     """Merge the sources into a HostSpec; None when nothing describes a host and ``required`` is false."""
-    from pgforge.specload import build_spec
+    from pgforge.spec.load import build_spec
 
     flags = spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name)
     if not required and not (profile or spec_file or auto or any(v is not None for v in flags.values())):
@@ -234,7 +234,7 @@ def detect(
 @profiles_app.command("list")
 def profiles_list() -> None:
     """List the bundled profiles."""
-    from pgforge.specload import list_profiles
+    from pgforge.spec.load import list_profiles
 
     rows = list_profiles()
     width = max(len(n) for n, _ in rows)
@@ -247,7 +247,7 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name.")]) ->
     """Print a profile's spec (usable as --spec after editing)."""
     from pgforge.errors import UserError
     from pgforge.inputs import read_text
-    from pgforge.specload import profile_path
+    from pgforge.spec.load import profile_path
 
     try:
         sys.stdout.write(read_text(profile_path(name)))  # a regular UTF-8 file only, bounded

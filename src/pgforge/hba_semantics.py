@@ -16,11 +16,11 @@ The one implementation of the facts the generator and the audit both state about
 Everything works on one small representation of a line, :class:`Record`: ``type``, the
 ``databases`` and ``users`` items (``text`` and ``kind``: keyword, name, group, file, regex), the
 ``address`` (``text``, ``kind`` keyword/ip/hostname, ``network``, ``mask``) and ``method``. The
-parser's :class:`pgforge.parsers.hba.HbaRule` is one; the generator (parts/hba.py) gets one by
+parser's :class:`pgforge.parsers.hba.HbaRule` is one; the generator (bundle/pg_hba.py) gets one by
 reading each line it writes back with that parser, so both sides classify tokens as the server
 does. Bare addresses outside pg_hba.conf (listen_addresses, server_host) are addresses.py's.
 
-Counterparts: parsers/hba.py reads the file; parts/hba.py writes it; audit/checks/hba_security.py
+Counterparts: parsers/hba.py reads the file; bundle/pg_hba.py writes it; audit/checks/hba_security.py
 and audit/checks/coherence.py judge it.
 """
 

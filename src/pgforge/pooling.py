@@ -7,7 +7,7 @@ writes always passes what pgforge checks.
 
 Counterparts: the plan for a host is computed once, by rules/connections.py (``pool_sizing``, which
 the max_connections rule sizes the server from), and carried on the tuning result as
-``Tuning.pools`` (:class:`PoolSizing`); parts/pgbouncer.py writes pgbouncer.ini from it and
+``Tuning.pools`` (:class:`PoolSizing`); bundle/pgbouncer.py writes pgbouncer.ini from it and
 audit/checks/coherence.py (PGF401) judges a written pgbouncer.ini with :func:`check`.
 
 The facts this rests on (shared/research/audit-anchors.md §2, PgBouncer's config docs and source):
@@ -122,7 +122,7 @@ class PoolPlan:
 class PoolSizing:
     """A plan with the server slots it was fitted beside: computed once per host by the
     max_connections rule (rules/connections.py ``pool_sizing``) and carried on the tuning result
-    (``Tuning.pools``), so pgbouncer.ini (parts/pgbouncer.py), max_connections and ``explain`` all
+    (``Tuning.pools``), so pgbouncer.ini (bundle/pgbouncer.py), max_connections and ``explain`` all
     read this one plan; the audit (PGF401) judges the written file with :func:`check`.
     """
 

@@ -55,7 +55,7 @@ def spec_from_query(query: dict[str, str]):
     ``query.spec_json: pgbouncer.server_host`` for a field inside spec_json (there are no flags
     here, so never ``--cpus``), so the Terraform author knows what to change in the module.
     """
-    from pgforge.specload import build_spec, parse_text, profile_path, read_source
+    from pgforge.spec.load import build_spec, parse_text, profile_path, read_source
 
     from pgforge.spec import HostSpec
 
@@ -100,7 +100,7 @@ def spec_from_query(query: dict[str, str]):
 
 def deep_merge_all(*layers: dict[str, Any]) -> dict[str, Any]:
     """The layers merged left to right (later wins; sections merge key by key, lists are replaced)."""
-    from pgforge.specload import deep_merge
+    from pgforge.spec.load import deep_merge
 
     out: dict[str, Any] = {}
     for layer in layers:

@@ -6,7 +6,8 @@ values every build accepts unless the spec says the target build has the optiona
 
 Besides the settings, a :class:`Tuning` carries the facts the rules computed that other files need:
 the memory budget (budget.py) and the PgBouncer pool plan (``pools``, computed once by
-rules/connections.py ``pool_sizing``), which the bundle parts (parts/) write instead of computing again.
+rules/connections.py ``pool_sizing``), which the bundle's file families (bundle/) write instead of
+computing again.
 """
 
 from __future__ import annotations

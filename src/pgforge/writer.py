@@ -48,7 +48,7 @@ What is guaranteed:
 This module is the policy: staging, ``force`` and backups, the renames and their undo, tightening.
 The file-system operations it is built on (directories held open below the root, nothing
 followed, full writes, the signal guard) are :mod:`pgforge.writer_fs`. The reading counterpart is
-:mod:`pgforge.inputs`; the files written come from :mod:`pgforge.bundle` and :mod:`pgforge.parts`.
+:mod:`pgforge.inputs`; the files written come from :mod:`pgforge.bundle` (one module per file family).
 """
 
 from __future__ import annotations

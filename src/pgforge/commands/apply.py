@@ -133,7 +133,7 @@ def _confirm(opts: _Opts, question: str) -> None:
 
 def _build_tuning(profile, spec_file, flags: dict, auto: bool, data_dir: Path | None, major: int):
     from pgforge.errors import UserError
-    from pgforge.specload import build_spec
+    from pgforge.spec.load import build_spec
     from pgforge.tuning import tune
 
     flags = {k: v for k, v in flags.items() if v is not None}

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
 
 def _host_spec(against, profile, auto, memory, cpus, storage, workload, major):
     """(spec, desired): the desired state for drift, or a host description for performance checks."""
-    from pgforge.specload import build_spec
+    from pgforge.spec.load import build_spec
 
     flags = {"memory": memory, "cpus": cpus, "storage": storage, "workload": workload,
              "pg_version": major}

@@ -95,7 +95,7 @@ class FleetResult:
 
 @cache
 def _profile_data(name: str) -> dict[str, Any]:
-    from pgforge.specload import profile_path, read_source
+    from pgforge.spec.load import profile_path, read_source
 
     return read_source(str(profile_path(name))).data
 
@@ -103,7 +103,7 @@ def _profile_data(name: str) -> dict[str, Any]:
 def build_host(host: str, data: dict[str, Any], out_dir: Path, *, force: bool, formats: tuple[str, ...]) -> HostResult:
     """Tune and write one host; every failure becomes a failed HostResult, never an exception."""
     from pgforge.bundle import build_bundle
-    from pgforge.specload import build_spec, deep_merge
+    from pgforge.spec.load import build_spec, deep_merge
     from pgforge.tuning import tune
     from pgforge.units import format_bytes_human
     try:

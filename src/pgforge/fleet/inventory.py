@@ -10,7 +10,7 @@ oltp-64``). Precedence is Ansible's: ``all``, then groups from the outermost to 
 
 This module only parses: :func:`load_inventory` returns each host's merged pgforge variables.
 Tuning and writing the hosts is :mod:`pgforge.fleet.generate`; the file size and tree-size bounds
-are :mod:`pgforge.inputs`; a host's variables become a spec through :mod:`pgforge.specload`.
+are :mod:`pgforge.inputs`; a host's variables become a spec through :mod:`pgforge.spec.load`.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def _depths(groups: dict[str, _Group]) -> dict[str, int]:
 
 def pgforge_vars(variables: dict[str, Any]) -> dict[str, Any]:
     """The pgforge part of one vars mapping: the ``pgforge:`` mapping, then ``pgforge_*`` variables."""
-    from pgforge.specload import deep_merge
+    from pgforge.spec.load import deep_merge
 
     out: dict[str, Any] = {}
     nested = variables.get("pgforge")
@@ -187,7 +187,7 @@ def pgforge_vars(variables: dict[str, Any]) -> dict[str, Any]:
 
 def load_inventory(path: Path) -> dict[str, dict[str, Any]]:
     """Each host with its merged pgforge variables, in inventory order."""
-    from pgforge.specload import deep_merge
+    from pgforge.spec.load import deep_merge
 
     from pgforge.inputs import MAX_FLEET_FILE_BYTES, MAX_INVENTORY_NODES, check_tree_size, read_text
 

@@ -24,9 +24,9 @@ Why one file of more than 450 lines: it mirrors one server unit, PostgreSQL's hb
 and ``parse_hba_line`` checks (as shown by hbafuncs.c's ``pg_hba_file_rules``), and is kept whole
 so that it can be read side by side with that source; the tokenizer, the address forms and the
 per-field checks share the line and token types and report through one error path. Its
-counterparts: the generator's pg_hba.conf is :mod:`pgforge.parts.hba`, what a rule means
+counterparts: the generator's pg_hba.conf is :mod:`pgforge.bundle.pg_hba`, what a rule means
 (coverage, method verdicts, TLS need) is :mod:`pgforge.hba_semantics`, the audit's checks are
-:mod:`pgforge.audit.checks.hba_security`, and the spec's hba input grammar is :mod:`pgforge.grammar`.
+:mod:`pgforge.audit.checks.hba_security`, and the spec's hba input grammar is :mod:`pgforge.spec.grammar`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ scanner is :mod:`pgforge.parsers.connstr` (re-exported here); this module is the
 scanner, the ``%include`` loader and PgBouncer's integer and time value readers, kept together
 because they mirror one server unit (libusual's cfparser.c scanner with its include handling,
 and the integer and time readers it applies to values) and share its nodes and diagnostics.
-Counterparts: the generator's pgbouncer.ini is :mod:`pgforge.parts.pgbouncer`, its settings
+Counterparts: the generator's pgbouncer.ini is :mod:`pgforge.bundle.pgbouncer`, its settings
 catalog :mod:`pgforge.pgbouncer_catalog`, the audit's checks
 :mod:`pgforge.audit.checks.pgbouncer_security`.
 """

@@ -1,11 +1,11 @@
 """Escaping for every output grammar pgforge writes: one function per grammar, one place each.
 
-A value from a spec, a file or a server is validated where it enters (``pgforge.sections``,
-``pgforge.spec``); here it is escaped where it leaves, so that it stays inside the one token,
-string or comment it was put in whatever validation let through. A value that a grammar cannot
-represent (a NUL anywhere, a line break inside a pg_hba.conf field or a PgBouncer value) raises
-:class:`EscapeError` instead of being written: after validation that is a pgforge bug, but never
-an injection.
+A value from a spec, a file or a server is validated where it enters (``pgforge.spec``, its
+sections and ``pgforge.spec.grammar``); here it is escaped where it leaves, so that it stays
+inside the one token, string or comment it was put in whatever validation let through. A value
+that a grammar cannot represent (a NUL anywhere, a line break inside a pg_hba.conf field or a
+PgBouncer value) raises :class:`EscapeError` instead of being written: after validation that is a
+pgforge bug, but never an injection.
 
 Every function returns :class:`Escaped`, a ``str`` that says "this went through an escape":
 the Jinja2 environment (render/templates.py) registers them as filters, and its ``finalize``

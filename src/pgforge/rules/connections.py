@@ -2,7 +2,7 @@
 and password_encryption; and the PgBouncer pool plan max_connections is sized from.
 
 The pool plan is computed here once per host (:func:`pool_sizing`, with pooling.py's pure
-formulas) and carried on the tuning result (``Tuning.pools``): parts/pgbouncer.py writes it into
+formulas) and carried on the tuning result (``Tuning.pools``): bundle/pgbouncer.py writes it into
 pgbouncer.ini, ``explain max_connections`` shows it through this rule's inputs, and the audit
 (PGF401 in audit/checks/coherence.py) judges a written pgbouncer.ini with the same pooling.check.
 """

@@ -4,9 +4,9 @@ settings (hot_standby, hot_standby_feedback) that the replicas inherit with the 
 
 Without replicas, publications or an archive these rules leave the server defaults.
 
-Counterparts: the spec's ``replication:`` section is sections/replication.py; the files (primary
+Counterparts: the spec's ``replication:`` section is spec/replication.py; the files (primary
 setup SQL, one bootstrap script per replica, the passfile shape, logical replication SQL) are
-parts/replication.py, whose :func:`~pgforge.parts.replication.standby_settings` writes the
+bundle/replication.py, whose :func:`~pgforge.bundle.replication.standby_settings` writes the
 :data:`STANDBY_RULES` values computed here into each replica's postgresql.auto.conf; the audit's
 replication checks are in audit/checks/coherence.py and audit/checks/durability.py.
 """
@@ -27,7 +27,7 @@ BASEBACKUP_SENDERS = 2
 #: Spare senders and slots: a replica being rebuilt while its old connection lingers, a manual pg_receivewal.
 SPARE = 2
 #: The standby-side rules. The replicas inherit them with postgresql.conf, and each replica's bootstrap
-#: script also writes them, with these rules' values, into its postgresql.auto.conf (parts/replication.py).
+#: script also writes them, with these rules' values, into its postgresql.auto.conf (bundle/replication.py).
 STANDBY_RULES = ("hot_standby", "hot_standby_feedback")
 
 

@@ -28,7 +28,7 @@ CA_FILE = "root.crt"
 
 def ssl_on(tuning) -> bool:
     """Whether a tuning result turns ssl on: the value of the ``ssl`` rule below, the one answer
-    every bundle part reads (parts/hba.py: hostssl replica lines and the TLS warning; parts/replication.py:
+    every bundle part reads (bundle/pg_hba.py: hostssl replica lines and the TLS warning; bundle/replication.py:
     the replicas' sslmode)."""
     setting = tuning.get("ssl")
     return bool(setting and setting.value)

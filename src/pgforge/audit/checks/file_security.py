@@ -2,7 +2,7 @@
 the settings name are there.
 
 A root-owned 0640 TLS key is accepted (PostgreSQL accepts it). Counterparts: the ssl rules
-(rules/ssl.py) name the files a generated bundle expects, parts/pgbouncer.py writes userlist.txt
+(rules/ssl.py) name the files a generated bundle expects, bundle/pgbouncer.py writes userlist.txt
 without secrets; pg_hba.conf's checks are hba_security.py, PgBouncer's pgbouncer_security.py.
 """
 

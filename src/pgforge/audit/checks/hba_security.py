@@ -2,7 +2,7 @@
 
 pg_hba.conf is judged the way the server evaluates it: the first line that matches connection
 type, database, user and address decides, and there is no fall-through. What a line matches and
-the verdict on its method come from hba_semantics.py, which the generator (parts/hba.py) uses
+the verdict on its method come from hba_semantics.py, which the generator (bundle/pg_hba.py) uses
 for its own warnings, so a generated file and this audit agree line by line. PGF208 and PGF209
 judge postgresql.conf settings that decide what pg_hba.conf is exposed to.
 
@@ -12,7 +12,7 @@ pg_hba.conf chapter of the PostgreSQL docs; their known false positives are avoi
 secrets authenticates with SCRAM).
 
 Counterparts: parsers/hba.py reads the file, hba_semantics.py holds the semantics,
-parts/hba.py writes the file; PgBouncer's checks are pgbouncer_security.py, file modes and TLS
+bundle/pg_hba.py writes the file; PgBouncer's checks are pgbouncer_security.py, file modes and TLS
 files file_security.py.
 """
 

@@ -1,7 +1,7 @@
 """PgBouncer security checks (PGF210): how PgBouncer authenticates its clients.
 
 Anchors: PgBouncer's config.md (auth_type). Loopback addresses are addresses.py's. Counterparts:
-parsers/pgbouncer_ini.py reads pgbouncer.ini, parts/pgbouncer.py writes it; the pool checks
+parsers/pgbouncer_ini.py reads pgbouncer.ini, bundle/pgbouncer.py writes it; the pool checks
 against the server are in coherence.py, PgBouncer's TLS files in file_security.py (PGF212).
 """
 

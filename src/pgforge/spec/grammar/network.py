@@ -1,7 +1,7 @@
 """Host names, IP addresses, listen addresses, DNS suffixes and CIDR networks, and the address field
 of a pg_hba.conf line.
 
-Part of :mod:`pgforge.grammar` (the spec's input grammars; escaping where values leave is
+Part of :mod:`pgforge.spec.grammar` (the spec's input grammars; escaping where values leave is
 :mod:`pgforge.render.escape`). The address of a parsed pg_hba.conf line is read by
 :mod:`pgforge.parsers.hba`; what an address covers is :mod:`pgforge.hba_semantics`; loopback and
 wildcard addresses are classified in :mod:`pgforge.addresses`.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from pgforge.grammar.text import _full, show
+from pgforge.spec.grammar.text import _full, show
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

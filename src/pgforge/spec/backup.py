@@ -1,6 +1,10 @@
 """The ``backup:`` section: logical dumps (``pg_dump -Fc`` per database plus globals) with retention.
 
 Physical base backups pair with the WAL archive and are configured in the ``archive:`` section.
+
+Logical backups in each layer: the ``backup:`` section is spec/backup.py; they drive no GUC value
+(no module in rules/); the files (backup script, restore script, cron entry) are bundle/backup.py,
+sharing the S3 store with bundle/archive.py; no audit check judges them.
 """
 
 from __future__ import annotations
@@ -9,9 +13,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.grammar import CronSchedule, PlainDbName, SafePath
-from pgforge.sections.archive import DEFAULT_SCRIPTS_DIR, S3Target
-from pgforge.sections.base import IntLike, Section
+from pgforge.spec.grammar import CronSchedule, PlainDbName, SafePath
+from pgforge.spec.archive import DEFAULT_SCRIPTS_DIR, S3Target
+from pgforge.spec.base import IntLike, Section
 
 
 class BackupSpec(Section):
@@ -24,7 +28,7 @@ class BackupSpec(Section):
     local_dir: SafePath | None = None
     s3: S3Target | None = None
     retention_days: IntLike = Field(default=14, ge=1, le=3650)
-    #: They become file and object names, so they stay plain (pgforge.grammar.check_plain_db_name).
+    #: They become file and object names, so they stay plain (pgforge.spec.grammar.check_plain_db_name).
     databases: list[PlainDbName] = Field(default_factory=list)
     schedule: CronSchedule = "30 2 * * *"
     scripts_dir: SafePath = DEFAULT_SCRIPTS_DIR

@@ -2,7 +2,7 @@
 :func:`show` quotes a value for a message, ``_full`` compiles a pattern only ever used with
 ``fullmatch``.
 
-Part of :mod:`pgforge.grammar` (the spec's input grammars; escaping where values leave is
+Part of :mod:`pgforge.spec.grammar` (the spec's input grammars; escaping where values leave is
 :mod:`pgforge.render.escape`). Free text lands in comments of the generated files, written by
 :func:`pgforge.render.escape.comment_text`.
 """

@@ -2,6 +2,12 @@
 
 Field names ``replicas`` and ``user`` are shared with pg_hba.conf generation (the replication lines
 for each replica's host come from them), so they stay as they are.
+
+Replication in each layer: the ``replication:`` section is spec/replication.py; the GUC values
+(wal_level, senders, slots, the standby settings) are rules/replication.py; the files (primary
+setup SQL, replica bootstrap scripts, the passfile shape, logical replication SQL) are
+bundle/replication.py, and each replica's pg_hba.conf line bundle/pg_hba.py; the audit judges
+replication with PGF402 (audit/checks/coherence.py) and PGF106 (audit/checks/durability.py).
 """
 
 from __future__ import annotations
@@ -10,8 +16,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.grammar import HostOrIp, PlainDbName, QualifiedTable, SafePath, SqlIdentifier
-from pgforge.sections.base import IntLike, Section
+from pgforge.spec.grammar import HostOrIp, PlainDbName, QualifiedTable, SafePath, SqlIdentifier
+from pgforge.spec.base import IntLike, Section
 
 
 class Replica(Section):

@@ -4,6 +4,11 @@ Everything a rule may look at is here and nowhere else, so a rule's inputs are e
 spec file, a profile, CLI flags, Terraform's string map and auto-detection all meet in one place.
 Unknown keys are rejected (``extra="forbid"``): a typo such as ``memroy`` must not silently
 fall back to a default.
+
+Part of the spec layer (:mod:`pgforge.spec`, which re-exports these names): each optional section
+is its own module beside this one (spec/access.py, spec/pgbouncer.py, spec/replication.py,
+spec/archive.py, spec/backup.py), read by the rules (rules/, one module per topic) and written by
+the bundle (bundle/, one module per file family).
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ from enum import Enum
 
 from pydantic import Field, field_validator
 
-from pgforge.grammar import ListenAddress, Prose, ShortLine, TimeZone
-from pgforge.sections.access import AccessRule
-from pgforge.sections.archive import ArchiveSpec
-from pgforge.sections.backup import BackupSpec
-from pgforge.sections.base import IntLike, Memory, Section
-from pgforge.sections.pgbouncer import PgBouncerSpec
-from pgforge.sections.replication import ReplicationSpec
+from pgforge.spec.grammar import ListenAddress, Prose, ShortLine, TimeZone
+from pgforge.spec.access import AccessRule
+from pgforge.spec.archive import ArchiveSpec
+from pgforge.spec.backup import BackupSpec
+from pgforge.spec.base import IntLike, Memory, Section
+from pgforge.spec.pgbouncer import PgBouncerSpec
+from pgforge.spec.replication import ReplicationSpec
 
 SUPPORTED_MAJORS = (13, 14, 15, 16, 17, 18)
 

@@ -1,13 +1,13 @@
 """Cron schedules: five fields (names of months and days allowed) or an ``@word``.
 
-Part of :mod:`pgforge.grammar` (the spec's input grammars; escaping where values leave is
+Part of :mod:`pgforge.spec.grammar` (the spec's input grammars; escaping where values leave is
 :mod:`pgforge.render.escape`). The schedule is written by :func:`pgforge.render.escape.cron_schedule`; the
-sections that take one are :mod:`pgforge.sections.backup` and :mod:`pgforge.sections.archive`.
+sections that take one are :mod:`pgforge.spec.backup` and :mod:`pgforge.spec.archive`.
 """
 
 from __future__ import annotations
 
-from pgforge.grammar.text import _full, show
+from pgforge.spec.grammar.text import _full, show
 
 
 CRON_WORDS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")

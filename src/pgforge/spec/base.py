@@ -1,4 +1,8 @@
-"""Shared pieces of the spec models: the strict base class and lenient scalar types."""
+"""Shared pieces of the spec models: the strict base class and lenient scalar types.
+
+Part of the spec layer (:mod:`pgforge.spec`, whose docstring names the counterparts in rules/,
+bundle/ and the audit); every section module and the host spec build on it.
+"""
 
 from __future__ import annotations
 

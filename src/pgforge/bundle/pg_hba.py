@@ -1,5 +1,5 @@
 """Bundle part: pg_hba.conf from the spec's ``access`` section, plus the lines the rest of the
-bundle needs to work (see parts/__init__.py for the contract).
+bundle needs to work (see bundle/__init__.py for the contract).
 
 PostgreSQL uses the first line that matches type, database, user and address, so the order is
 the policy. pgforge writes ``local all postgres peer`` first (the OS account keeps its way in
@@ -17,7 +17,11 @@ What a line matches and what is said about it come from hba_semantics.py, the mo
 (audit/checks/hba_security.py, PGF201-PGF209) uses too: each line is read back with the server's
 tokenizer (parsers/hba.py) and judged there, so every warning here is a finding there for the same
 line, and the reverse (tests/test_hba_semantics.py). Whether ssl is on is the ssl rule's value
-(rules/ssl.py). Counterparts: sections/access.py (the spec's ``access`` section), rules/ssl.py.
+(rules/ssl.py). Counterparts: spec/access.py (the spec's ``access`` section), rules/ssl.py.
+
+Seen from this file: its input is spec/access.py, whether ssl is on is rules/ssl.py, line
+semantics are hba_semantics.py; the audit reads a pg_hba.conf back with parsers/hba.py and judges
+it in audit/checks/ (PGF201-PGF209 hba_security.py, PGF402 coherence.py).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pgforge.parsers.hba import HbaRule, parse_hba
 from pgforge.render.escape import Escaped, hba_keyword, hba_list, hba_option, hba_token
 from pgforge.render.templates import render
 from pgforge.rules.ssl import CA_FILE, CERT_FILE, KEY_FILE, ssl_on
-from pgforge.sections.access import AccessRule
+from pgforge.spec.access import AccessRule
 from pgforge.spec import HostSpec
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
@@ -81,7 +85,7 @@ class HbaLine:
 @lru_cache(maxsize=4096)
 def _read(text: str) -> HbaRule:
     read = parse_hba(text, PATH)
-    if len(read.rules) != 1:  # pragma: no cover - sections/access.py refuses what the server would
+    if len(read.rules) != 1:  # pragma: no cover - spec/access.py refuses what the server would
         raise AssertionError(f"pgforge wrote a pg_hba.conf line it cannot read back: {text!r} {read.errors}")
     return read.rules[0]
 
@@ -190,7 +194,7 @@ def _generated(spec: HostSpec, ssl: bool) -> list[HbaLine]:
     lines: list[HbaLine] = []
     base = 100_000  # after every spec line when specificity ties
     rep = spec.replication
-    # With ssl on, replicas connect with sslmode=require (sections/replication.py), so their
+    # With ssl on, replicas connect with sslmode=require (spec/replication.py), so their
     # lines demand TLS too.
     replica_type = "hostssl" if ssl else "host"
     if rep is not None:

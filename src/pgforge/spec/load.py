@@ -2,6 +2,10 @@
 
 Errors name the field and, for files, the line the field is on, so ``host.yaml:3: memory: ...``
 leads straight to the typo. Nothing here writes anything.
+
+Part of the spec layer (:mod:`pgforge.spec`): the model it validates into is spec/host.py; file
+reading is pgforge.inputs (bounded, one place for every input); the result goes to the rules
+(pgforge.tuning) and then to the bundle (pgforge.bundle).
 """
 
 from __future__ import annotations
@@ -229,7 +233,7 @@ def build_spec(*, profile: str | None = None, spec_file: str | None = None, flag
     """Merge profile < spec file < extra (e.g. detection) < flags and validate into a HostSpec."""
     from pydantic import ValidationError
 
-    from pgforge.spec import HostSpec
+    from pgforge.spec.host import HostSpec
 
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     docs: list[_Doc] = []

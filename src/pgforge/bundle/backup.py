@@ -1,13 +1,16 @@
-"""Bundle part: logical backups (see parts/__init__.py for the contract).
+"""Bundle part: logical backups (see bundle/__init__.py for the contract).
 
 Files, when the spec has a ``backup:`` section: ``backup/backup.sh`` (pg_dumpall globals + pg_dump
 -Fc per database, stored, verified, retention), ``backup/restore_dump.sh`` and
 ``backup/pgforge-backup.cron``.
+
+Seen from these files: their input is spec/backup.py (its S3 target is spec/archive.py's),
+no rules/ module sets a value for them, and no audit check judges them.
 """
 
 from __future__ import annotations
 
-from pgforge.parts.archive import PUBLIC, SCRIPT, common_context, store_context
+from pgforge.bundle.archive import PUBLIC, SCRIPT, common_context, store_context
 from pgforge.render.templates import render
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile

@@ -1,8 +1,8 @@
 """The database and user fields and the ``name=value`` options of a pg_hba.conf line in a spec.
 
-Part of :mod:`pgforge.grammar` (the spec's input grammars; escaping where values leave is
-:mod:`pgforge.render.escape`). The section that uses them is :mod:`pgforge.sections.access`; the
-written file is :mod:`pgforge.parts.hba` (escaped by :func:`pgforge.render.escape.hba_token`); the
+Part of :mod:`pgforge.spec.grammar` (the spec's input grammars; escaping where values leave is
+:mod:`pgforge.render.escape`). The section that uses them is :mod:`pgforge.spec.access`; the
+written file is :mod:`pgforge.bundle.pg_hba` (escaped by :func:`pgforge.render.escape.hba_token`); the
 server's own reading of the file is :mod:`pgforge.parsers.hba`.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pgforge.grammar.text import _full, show
+from pgforge.spec.grammar.text import _full, show
 
 
 _HBA_TOKEN = _full(r"[+@]?[A-Za-z_][A-Za-z0-9_$.-]{0,62}")

@@ -1,16 +1,16 @@
 """Where WAL and backups go: S3 bucket names, key prefixes, endpoint URLs, regions, the aws CLI
 command word, and pgBackRest stanza names.
 
-Part of :mod:`pgforge.grammar` (the spec's input grammars; escaping where values leave is
-:mod:`pgforge.render.escape`). The section is :mod:`pgforge.sections.archive`; the files it
-becomes are :mod:`pgforge.parts.archive`.
+Part of :mod:`pgforge.spec.grammar` (the spec's input grammars; escaping where values leave is
+:mod:`pgforge.render.escape`). The section is :mod:`pgforge.spec.archive`; the files it
+becomes are :mod:`pgforge.bundle.archive`.
 """
 
 from __future__ import annotations
 
-from pgforge.grammar.network import is_host_name, is_ip_address
-from pgforge.grammar.paths import check_safe_path
-from pgforge.grammar.text import _full, show
+from pgforge.spec.grammar.network import is_host_name, is_ip_address
+from pgforge.spec.grammar.paths import check_safe_path
+from pgforge.spec.grammar.text import _full, show
 
 
 _BUCKET = _full(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

@@ -1,4 +1,4 @@
-"""Bundle part: WAL archiving and point-in-time recovery (see parts/__init__.py for the contract).
+"""Bundle part: WAL archiving and point-in-time recovery (see bundle/__init__.py for the contract).
 
 Files, when the spec has an ``archive:`` section:
 
@@ -9,15 +9,19 @@ Files, when the spec has an ``archive:`` section:
 - ``recovery/pitr_restore.sh`` and ``recovery/README.md``: the recovery kit.
 
 The restore_command of the kit and the archive_command in postgresql.conf both come from
-:class:`~pgforge.sections.archive.ArchiveSpec`, so they always name the same place. Every location
+:class:`~pgforge.spec.archive.ArchiveSpec`, so they always name the same place. Every location
 and option set the scripts use is computed once and handed to the templates: object keys and folders
 by ``S3Target.key``/``folder``, the aws CLI words by ``S3Target.cli_words``, the pgbackrest and wal-g
 options by ``ArchiveSpec.pgbackrest_args``/``walg_words``, and pgbackrest.conf's options (with
 pgBackRest's defaults) by :func:`pgbackrest_global`; the templates only lay them out.
 
-Counterparts: the spec section is sections/archive.py, the archive settings of postgresql.conf are
-rules/archive.py, the logical backups are parts/backup.py (sharing :func:`store_context`), and the
+Counterparts: the spec section is spec/archive.py, the archive settings of postgresql.conf are
+rules/archive.py, the logical backups are bundle/backup.py (sharing :func:`store_context`), and the
 audit's archive checks are in audit/checks/durability.py and coherence.py.
+
+Seen from these files: their input is spec/archive.py, archive_mode and archive_command in
+postgresql.conf are rules/archive.py, and the audit judges the written archive with PGF105
+(durability.py) and PGF403 (coherence.py) in audit/checks/.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from urllib.parse import urlsplit
 from pgforge import __version__
 from pgforge.render.escape import Escaped, conf_string, json_text
 from pgforge.render.templates import render
-from pgforge.sections.archive import ArchiveSpec, S3Target
+from pgforge.spec.archive import ArchiveSpec, S3Target
 from pgforge.spec import HostSpec
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile

@@ -1,13 +1,13 @@
 """Absolute paths that are safe unquoted in a shell command and inside a configuration value.
 
-Part of :mod:`pgforge.grammar` (the spec's input grammars; escaping where values leave is
+Part of :mod:`pgforge.spec.grammar` (the spec's input grammars; escaping where values leave is
 :mod:`pgforge.render.escape`). Paths leave through :func:`pgforge.render.escape.shell_word` and
 :func:`pgforge.render.escape.conf_string`.
 """
 
 from __future__ import annotations
 
-from pgforge.grammar.text import _full, show
+from pgforge.spec.grammar.text import _full, show
 
 
 _SAFE_PATH = _full(r"/[A-Za-z0-9._/+=@-]{0,1023}")

@@ -3,6 +3,13 @@
 Pool sizes are not asked for: pgforge derives them from the CPUs and the server's connection
 budget (src/pgforge/pooling.py). The databases must be named, because each one is its own pool
 and the sum of the pools is what the server's max_connections has to hold.
+
+PgBouncer in each layer: the ``pgbouncer:`` section is spec/pgbouncer.py; the pool plan and the
+max_connections it sizes are rules/connections.py (with pooling.py's formulas); the files
+(pgbouncer.ini, userlist.txt, the systemd drop-in) are bundle/pgbouncer.py, and its loopback
+pg_hba.conf line bundle/pg_hba.py; the audit reads pgbouncer.ini with parsers/pgbouncer_ini.py and
+judges it with PGF005 (audit/checks/validity.py), PGF210 (audit/checks/pgbouncer_security.py),
+PGF212 (audit/checks/file_security.py) and PGF401 (audit/checks/coherence.py).
 """
 
 from __future__ import annotations
@@ -12,15 +19,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.grammar import HostOrIp, PgBouncerDbName, PgBouncerListen, PgBouncerVersion, RoleName, SafePath
-from pgforge.sections.base import IntLike, Section
+from pgforge.spec.grammar import HostOrIp, PgBouncerDbName, PgBouncerListen, PgBouncerVersion, RoleName, SafePath
+from pgforge.spec.base import IntLike, Section
 
 #: Oldest PgBouncer pgforge writes for: Debian 12's 1.18, the one the tests run.
 MIN_VERSION = (1, 18)
 
 # PgBouncer 1.18 cannot quote database names in [databases] ("my db" = ... is a syntax error
-# there), so only names its scanner takes bare are accepted (pgforge.grammar.check_plain_db_name).
-# ``pgbouncer`` is the admin console. Role names are pgforge.grammar.check_role_name.
+# there), so only names its scanner takes bare are accepted (pgforge.spec.grammar.check_plain_db_name).
+# ``pgbouncer`` is the admin console. Role names are pgforge.spec.grammar.check_role_name.
 
 
 def parse_version(text: str) -> tuple[int, int, int]:

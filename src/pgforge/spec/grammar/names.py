@@ -1,14 +1,14 @@
 """SQL identifiers, publication tables, database and role names as PgBouncer takes them bare, and
 PgBouncer versions.
 
-Part of :mod:`pgforge.grammar` (the spec's input grammars; escaping where values leave is
+Part of :mod:`pgforge.spec.grammar` (the spec's input grammars; escaping where values leave is
 :mod:`pgforge.render.escape`). Names are written quoted by
 :func:`pgforge.render.escape.sql_ident` and :func:`pgforge.render.escape.pgbouncer_key`.
 """
 
 from __future__ import annotations
 
-from pgforge.grammar.text import _full, show
+from pgforge.spec.grammar.text import _full, show
 
 
 _SQL_IDENT = _full(r"[a-z_][a-z0-9_]{0,62}")

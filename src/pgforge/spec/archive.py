@@ -6,6 +6,12 @@ fetch it) are computed from the same fields, so the two can never point at diffe
 
 Every path, bucket and prefix ends up inside shell commands and postgresql.conf strings, so they are
 restricted to characters that need no quoting anywhere (no spaces, quotes or shell metacharacters).
+
+The archive in each layer: the ``archive:`` section (and both directions of the archive) is
+spec/archive.py; the GUC values (archive_mode, archive_command, archive_timeout) are
+rules/archive.py; the files (archive script, base backups, pgBackRest/wal-g config, recovery kit)
+are bundle/archive.py; the audit judges them with PGF105 (audit/checks/durability.py) and PGF403
+(audit/checks/coherence.py).
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from pgforge.grammar import AwsCli, Bucket, CronSchedule, EndpointUrl, S3Prefix, S3Region, SafePath, Stanza
-from pgforge.sections.base import IntLike, Section
+from pgforge.spec.grammar import AwsCli, Bucket, CronSchedule, EndpointUrl, S3Prefix, S3Region, SafePath, Stanza
+from pgforge.spec.base import IntLike, Section
 from pgforge.units import UnitError, parse_pg_quantity
 
 DEFAULT_SCRIPTS_DIR = "/usr/local/lib/pgforge"

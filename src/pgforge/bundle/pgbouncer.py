@@ -1,5 +1,5 @@
 """Bundle part: PgBouncer's pgbouncer.ini, a userlist.txt without secrets, and the systemd
-drop-in that raises its file-descriptor limit (see parts/__init__.py for the contract).
+drop-in that raises its file-descriptor limit (see bundle/__init__.py for the contract).
 
 The pools are the plan the max_connections rule sized the server from, carried on the tuning
 result (``Tuning.pools``, computed once by rules/connections.py ``pool_sizing``), and are checked
@@ -9,6 +9,11 @@ a pgforge bug. The audit's counterpart is PGF401 (audit/checks/coherence.py), wi
 PgBouncer's ini dialect shapes the template: a comment is a line that *starts* with ``;`` or
 ``#`` (``pool_mode = transaction ; x`` makes the value ``transaction ; x``), times are bare
 seconds, 1.18 rejects a ``[peers]`` section (1.19+) and ``max_prepared_statements`` (1.21+).
+
+Seen from these files: their input is spec/pgbouncer.py, the pool plan rules/connections.py,
+the line PgBouncer logs in through bundle/pg_hba.py; the audit reads a pgbouncer.ini back with
+parsers/pgbouncer_ini.py and judges it in audit/checks/ (PGF005 validity.py, PGF210
+pgbouncer_security.py, PGF212 file_security.py, PGF401 coherence.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bundle part: streaming and logical replication (see parts/__init__.py for the contract).
+"""Bundle part: streaming and logical replication (see bundle/__init__.py for the contract).
 
 Files, when the spec has a ``replication:`` section:
 
@@ -11,8 +11,13 @@ The primary-side settings (wal_level, max_wal_senders, slots, synchronous_standb
 rules (rules/replication.py) and land in postgresql.conf; the standby settings each bootstrap script
 writes into the replica's postgresql.auto.conf are :func:`standby_settings`, with the values of the
 standby-side rules (rules/replication.py ``STANDBY_RULES``) and the restore_command of the archive
-(sections/archive.py). The pg_hba.conf lines for the replicas come from the same ``replicas`` and
-``user`` fields in the hba part; the spec section is sections/replication.py.
+(spec/archive.py). The pg_hba.conf lines for the replicas come from the same ``replicas`` and
+``user`` fields in the hba part; the spec section is spec/replication.py.
+
+Seen from these files: their input is spec/replication.py, the primary-side values beside them
+in postgresql.conf are rules/replication.py, the replicas' pg_hba.conf lines are bundle/pg_hba.py,
+and the audit's checks on what they set up are PGF402 (coherence.py) and PGF106 (durability.py)
+in audit/checks/.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import re
 
 from pgforge.addresses import is_loopback, is_wildcard
-from pgforge.parts.archive import PRIVATE, PUBLIC, SCRIPT, common_context, restore_conf_line
+from pgforge.bundle.archive import PRIVATE, PUBLIC, SCRIPT, common_context, restore_conf_line
 from pgforge.render.escape import file_component, sql_ident
 from pgforge.render.templates import render
 from pgforge.rules.replication import STANDBY_RULES

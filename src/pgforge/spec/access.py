@@ -5,6 +5,12 @@ an address that is not a network (``10.0.1.5/24`` has host bits set), a bare IP 
 wants a CIDR mask; a bare address is looked up as a host name), ``peer`` on a TCP line,
 ``cert`` or ``clientcert`` off ``hostssl``. ``method`` defaults to scram-sha-256; ``trust``
 only when written, and the bundle then warns loudly.
+
+pg_hba.conf in each layer: the ``access:`` section is spec/access.py (its grammar
+spec/grammar/hba.py); the ssl GUC values the lines drive are rules/ssl.py; the file is
+bundle/pg_hba.py; what a line matches and the verdict on its method are hba_semantics.py, shared by
+the generator and the audit; the audit reads the file with parsers/hba.py and judges it with
+PGF201-PGF209 (audit/checks/hba_security.py) and PGF402 (audit/checks/coherence.py).
 """
 
 from __future__ import annotations
@@ -13,15 +19,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, check_hba_option, hba_tokens
-from pgforge.sections.base import Section
+from pgforge.spec.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, check_hba_option, hba_tokens
+from pgforge.spec.base import Section
 
 HOST_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
 
 
 def normalize_address(value: str) -> str:
     """A pg_hba.conf address: ``10.0.2.10`` -> ``10.0.2.10/32``; keywords and DNS suffixes as they are
-    (the grammar is :func:`pgforge.grammar.check_hba_address`)."""
+    (the grammar is :func:`pgforge.spec.grammar.check_hba_address`)."""
     return check_hba_address(value)
 
 

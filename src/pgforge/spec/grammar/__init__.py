@@ -8,19 +8,20 @@ an explicit parse): Python's ``$`` also matches before a final ``"\\n"``, which 
 once passed a pattern anchored with ``^...$``.
 
 This module is the first layer: the values that pass are plain. The second layer is the escaping
-for each output's grammar where values leave (src/pgforge/render/ and src/pgforge/parts/). The
-spec models that use these types are src/pgforge/spec.py and src/pgforge/sections/.
+for each output's grammar where values leave (src/pgforge/render/ and src/pgforge/bundle/). The
+spec models that use these types are the host spec (spec/host.py) and its sections (spec/*.py).
 
 Each ``check_*`` function returns the value (sometimes normalised, as said in its docstring) or
 raises ValueError with a message a DBA can act on; pydantic adds the field path and
-pgforge.specload the file:line. The ``Annotated`` types below apply them to pydantic fields.
+pgforge.spec.load the file:line. The ``Annotated`` types below apply them to pydantic fields.
 
-The grammars live in one module per domain: :mod:`~pgforge.grammar.text` (free text, time zone,
-and the ``show`` helper), :mod:`~pgforge.grammar.network` (host names, addresses, CIDR, the
-pg_hba.conf address), :mod:`~pgforge.grammar.hba` (pg_hba.conf tokens and options),
-:mod:`~pgforge.grammar.names` (SQL and PgBouncer names), :mod:`~pgforge.grammar.paths`,
-:mod:`~pgforge.grammar.cron` and :mod:`~pgforge.grammar.archive` (S3 and pgBackRest). This module
-re-exports every name from them and defines the ``Annotated`` pydantic types the spec models use.
+The grammars live in one module per domain: :mod:`~pgforge.spec.grammar.text` (free text, time
+zone, and the ``show`` helper), :mod:`~pgforge.spec.grammar.network` (host names, addresses, CIDR,
+the pg_hba.conf address), :mod:`~pgforge.spec.grammar.hba` (pg_hba.conf tokens and options),
+:mod:`~pgforge.spec.grammar.names` (SQL and PgBouncer names), :mod:`~pgforge.spec.grammar.paths`,
+:mod:`~pgforge.spec.grammar.cron` and :mod:`~pgforge.spec.grammar.archive` (S3 and pgBackRest).
+This module re-exports every name from them and defines the ``Annotated`` pydantic types the spec
+models use.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
 
-from pgforge.grammar.archive import (
+from pgforge.spec.grammar.archive import (
     check_aws_cli,
     check_bucket,
     check_endpoint_url,
@@ -37,8 +38,8 @@ from pgforge.grammar.archive import (
     check_s3_region,
     check_stanza,
 )
-from pgforge.grammar.cron import CRON_WORDS, check_cron_schedule
-from pgforge.grammar.hba import (
+from pgforge.spec.grammar.cron import CRON_WORDS, check_cron_schedule
+from pgforge.spec.grammar.hba import (
     HBA_OPTIONS,
     HBA_SECRET_OPTIONS,
     check_hba_option,
@@ -46,14 +47,14 @@ from pgforge.grammar.hba import (
     check_hba_option_value,
     hba_tokens,
 )
-from pgforge.grammar.names import (
+from pgforge.spec.grammar.names import (
     check_pgbouncer_version,
     check_plain_db_name,
     check_qualified_table,
     check_role_name,
     check_sql_identifier,
 )
-from pgforge.grammar.network import (
+from pgforge.spec.grammar.network import (
     check_cidr,
     check_dns_suffix,
     check_hba_address,
@@ -65,8 +66,8 @@ from pgforge.grammar.network import (
     is_host_name,
     is_ip_address,
 )
-from pgforge.grammar.paths import check_safe_path
-from pgforge.grammar.text import check_prose, check_single_line, check_timezone, show
+from pgforge.spec.grammar.paths import check_safe_path
+from pgforge.spec.grammar.text import check_prose, check_single_line, check_timezone, show
 
 
 __all__ = [
