@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pgforge.bundle import build_bundle
+from pgforge.bundle import build_bundle, pg_hba
 from pgforge.errors import UserError
-from pgforge.bundle import pg_hba
 from pgforge.spec import HostSpec
 from pgforge.spec.load import build_spec
 from pgforge.tuning import tune

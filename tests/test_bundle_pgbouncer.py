@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from pgforge import pooling
 from pgforge.bundle import build_bundle
+from pgforge.bundle import pgbouncer as part
 from pgforge.cli import app
 from pgforge.errors import UserError
-from pgforge.bundle import pgbouncer as part
 from pgforge.spec import HostSpec
 from pgforge.spec.load import build_spec
 from pgforge.tuning import tune

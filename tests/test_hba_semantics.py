@@ -25,11 +25,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pgforge import addresses
-from pgforge.bundle import build_bundle
+from pgforge.bundle import build_bundle, pg_hba
 from pgforge.errors import UserError
 from pgforge.hba_semantics import covers, decides, method_verdict, open_to_world, shadowed_by
 from pgforge.parsers.hba import parse_hba
-from pgforge.bundle import pg_hba
 from pgforge.spec import HostSpec
 from pgforge.spec.load import build_spec
 from pgforge.tuning import tune

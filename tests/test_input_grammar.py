@@ -20,10 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pgharness import PgCluster
-from pgforge.spec import grammar
-from pgforge.bundle import build_bundle
+from pgforge.bundle import build_bundle, pg_hba
 from pgforge.cli import app
-from pgforge.bundle import pg_hba
+from pgforge.spec import grammar
 from pgforge.spec.load import build_spec, list_profiles
 from pgforge.tuning import tune
 

@@ -15,8 +15,7 @@ import subprocess
 import pytest
 
 from pgharness import PgCluster, _write_pg_owned, client_bindir, in_ci, run_as_postgres
-from pgforge.bundle import build_bundle
-from pgforge.bundle import pg_hba
+from pgforge.bundle import build_bundle, pg_hba
 from pgforge.rules.ssl import CERT_FILE, KEY_FILE
 from pgforge.spec import HostSpec
 from pgforge.tuning import tune

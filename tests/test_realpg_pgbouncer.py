@@ -25,8 +25,7 @@ import psycopg
 import pytest
 
 from pgharness import PG_OS_USER, PgCluster, _write_pg_owned, client_bindir, free_port, in_ci, pg_user_tmpdir, run_as_postgres
-from pgforge.bundle import build_bundle
-from pgforge.bundle import pg_hba
+from pgforge.bundle import build_bundle, pg_hba
 from pgforge.bundle import pgbouncer as part
 from pgforge.spec import HostSpec
 from pgforge.tuning import tune

@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 from pgforge import __version__
 from pgforge.render.escape import Escaped, conf_string, json_text
 from pgforge.render.templates import render
-from pgforge.spec.archive import ArchiveSpec, S3Target
 from pgforge.spec import HostSpec
+from pgforge.spec.archive import ArchiveSpec, S3Target
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
 

@@ -36,8 +36,8 @@ from pgforge.parsers.hba import HbaRule, parse_hba
 from pgforge.render.escape import Escaped, hba_keyword, hba_list, hba_option, hba_token
 from pgforge.render.templates import render
 from pgforge.rules.ssl import CA_FILE, CERT_FILE, KEY_FILE, ssl_on
-from pgforge.spec.access import AccessRule
 from pgforge.spec import HostSpec
+from pgforge.spec.access import AccessRule
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
 

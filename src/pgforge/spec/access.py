@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.spec.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, check_hba_option, hba_tokens
 from pgforge.spec.base import Section
+from pgforge.spec.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, check_hba_option, hba_tokens
 
 HOST_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
 

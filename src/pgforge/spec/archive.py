@@ -20,8 +20,8 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from pgforge.spec.grammar import AwsCli, Bucket, CronSchedule, EndpointUrl, S3Prefix, S3Region, SafePath, Stanza
 from pgforge.spec.base import IntLike, Section
+from pgforge.spec.grammar import AwsCli, Bucket, CronSchedule, EndpointUrl, S3Prefix, S3Region, SafePath, Stanza
 from pgforge.units import UnitError, parse_pg_quantity
 
 DEFAULT_SCRIPTS_DIR = "/usr/local/lib/pgforge"

@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.spec.grammar import CronSchedule, PlainDbName, SafePath
 from pgforge.spec.archive import DEFAULT_SCRIPTS_DIR, S3Target
 from pgforge.spec.base import IntLike, Section
+from pgforge.spec.grammar import CronSchedule, PlainDbName, SafePath
 
 
 class BackupSpec(Section):

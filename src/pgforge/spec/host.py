@@ -17,11 +17,11 @@ from enum import Enum
 
 from pydantic import Field, field_validator
 
-from pgforge.spec.grammar import ListenAddress, Prose, ShortLine, TimeZone
 from pgforge.spec.access import AccessRule
 from pgforge.spec.archive import ArchiveSpec
 from pgforge.spec.backup import BackupSpec
 from pgforge.spec.base import IntLike, Memory, Section
+from pgforge.spec.grammar import ListenAddress, Prose, ShortLine, TimeZone
 from pgforge.spec.pgbouncer import PgBouncerSpec
 from pgforge.spec.replication import ReplicationSpec
 

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.spec.grammar import HostOrIp, PgBouncerDbName, PgBouncerListen, PgBouncerVersion, RoleName, SafePath
 from pgforge.spec.base import IntLike, Section
+from pgforge.spec.grammar import HostOrIp, PgBouncerDbName, PgBouncerListen, PgBouncerVersion, RoleName, SafePath
 
 #: Oldest PgBouncer pgforge writes for: Debian 12's 1.18, the one the tests run.
 MIN_VERSION = (1, 18)

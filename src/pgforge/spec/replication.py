@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.spec.grammar import HostOrIp, PlainDbName, QualifiedTable, SafePath, SqlIdentifier
 from pgforge.spec.base import IntLike, Section
+from pgforge.spec.grammar import HostOrIp, PlainDbName, QualifiedTable, SafePath, SqlIdentifier
 
 
 class Replica(Section):
