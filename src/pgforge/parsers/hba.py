@@ -38,8 +38,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Union
 
-from .pgconf import MAX_INCLUDE_DEPTH
-from .source import Diagnostic, count_lines, read_text, strip_bom
+from .source import MAX_INCLUDE_DEPTH, Diagnostic, count_lines, read_text, strip_bom
 
 __all__ = [
     "CONNECTION_TYPES",

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 
 from .guclist import split_list
-from .source import Diagnostic, count_lines, read_text, strip_bom
+from .source import MAX_INCLUDE_DEPTH, Diagnostic, count_lines, read_text, strip_bom
 from .values import parse_bool
 
 __all__ = [
@@ -51,8 +51,6 @@ __all__ = [
 #: Directive names; the server compares them case-insensitively, like setting names.
 INCLUDE_KINDS = frozenset({"include", "include_if_exists", "include_dir"})
 
-#: The server refuses files nested deeper than this (CONF_FILE_MAX_DEPTH).
-MAX_INCLUDE_DEPTH = 10
 
 # Character classes of guc-file.l.  The lexer works on bytes and counts every byte
 # >= 0x80 as a letter, so every non-ASCII code point is a letter here.

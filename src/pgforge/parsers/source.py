@@ -16,6 +16,10 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+#: The server refuses configuration files nested deeper than this (CONF_FILE_MAX_DEPTH in
+#: guc.h); pg_hba.conf includes (PostgreSQL 16) share the limit.
+MAX_INCLUDE_DEPTH = 10
+
 Severity = Literal["error", "warning", "note"]
 
 #: U+FEFF at the start of a file: editors on Windows add it; no server skips it.

@@ -82,7 +82,6 @@ def _conversion(base_unit: str) -> list[tuple[str, float]] | None:
         # bytes by the base's bytes gives the same doubles, since all of them are powers of two.
         return [(u, _MEMORY_BYTES[u] / _BASE_BYTES[base_unit]) for u in _MEMORY_ORDER]
     if base_unit in _BASE_MS:
-        base = _BASE_MS[base_unit]
         if base_unit == "ms":
             return [(u, _TIME_MS[u]) for u in _TIME_ORDER]
         # guc.c writes these rows as exact fractions of seconds or minutes (1.0 / 1000 ...).
