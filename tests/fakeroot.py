@@ -179,10 +179,13 @@ class FakeRoot:
             self.write(f"/proc/{pid}/environ", b"\0".join(f"{k}={v}".encode() for k, v in environ.items()) + b"\0")
 
     def data_dir(self, host_path: str, pg_version: str | None = "17") -> None:
-        """A data directory, with ``PG_VERSION`` unless ``pg_version`` is None."""
+        """A data directory, with ``PG_VERSION`` unless ``pg_version`` is None, and (with it) two
+        8kB relation files under ``base/`` and ``global/`` for the data-size probe."""
         self.mkdir(host_path)
         if pg_version is not None:
             self.write(f"{host_path}/PG_VERSION", pg_version + "\n")
+            self.write(f"{host_path}/base/5/1259", bytes(8192))
+            self.write(f"{host_path}/global/1262", bytes(8192))
 
 
 def fake_runner(outputs: dict[tuple[str, ...], str]):

@@ -41,6 +41,7 @@ def test_container_detection(tmp_path: Path) -> None:
         "storage": "hdd",
         "pg_version": 17,
         "data_dir": "/var/lib/postgresql/data",
+        "data_size": "1MB",  # 16kB of relation files, rounded up to whole MB
         "pg_build": {"lz4": True, "zstd": True, "io_uring": False},
         "huge_pages": {"page_size": 2 * 1024 * 1024, "total": 0, "free": 0},
     }

@@ -98,7 +98,7 @@ def test_detect_json(detect, machine: str, snapshot) -> None:
     assert all(reason for reason in doc["undetected"].values())
     assert {n["field"] for n in doc["notes"]} <= set(values) | set(doc["undetected"])
     if machine == "empty":
-        assert values == {} and len(doc["undetected"]) == 7
+        assert values == {} and len(doc["undetected"]) == 8
     assert text == snapshot
 
 
@@ -109,7 +109,7 @@ def test_detect_yaml(detect, invoke, tmp_path: Path, machine: str, snapshot) -> 
     comments = [ln for ln in text.splitlines() if ln.startswith("#")]
     assert comments[0] == "# Detected by pgforge on this host; edit and pass back with --spec."
     assert len(comments) == 1 + len(doc["notes"]) + len(doc["undetected"])  # a line per note and per gap
-    assert (yaml.safe_load(text) or {}).keys() <= {"memory", "cpus", "storage", "pg_version", "pg_build"}
+    assert (yaml.safe_load(text) or {}).keys() <= {"memory", "cpus", "storage", "pg_version", "pg_build", "data_size"}
     if machine == "empty":
         assert yaml.safe_load(text) is None  # comments only: nothing was found to write as a key
         assert text == snapshot

@@ -48,7 +48,9 @@ ConnOpt = Annotated[Optional[str], typer.Option("--connections", help="Client co
 OsOpt = Annotated[Optional[str], typer.Option("--os", help="linux | windows | macos")]
 ExtOpt = Annotated[Optional[str], typer.Option("--extensions", help="Comma list, e.g. pg_stat_statements,auto_explain.")]
 NameOpt = Annotated[Optional[str], typer.Option("--name", help="Host name, written into the files' headers.")]
-AutoOpt = Annotated[bool, typer.Option("--auto", help="Detect memory, CPUs, storage and PostgreSQL on this host.")]
+DataSizeOpt = Annotated[Optional[str], typer.Option(
+    "--data-size", help="Data the cluster holds: bytes such as 2TB, or less_than_ram | about_ram | more_than_ram.")]
+AutoOpt = Annotated[bool, typer.Option("--auto", help="Detect memory, CPUs, storage, data size and PostgreSQL on this host.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (for --auto storage and version detection).")]
 
 
@@ -57,19 +59,19 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name) -> dict:
+def spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name, data_size=None) -> dict:
     """The host flags as spec keys (None = not given); extensions arrive as a comma list."""
     return {"memory": memory, "cpus": cpus, "storage": storage, "workload": workload, "pg_version": pg_version,
-            "connections": connections, "os": os_, "name": name,
+            "connections": connections, "os": os_, "name": name, "data_size": data_size,
             "extensions": [e.strip() for e in extensions.split(",") if e.strip()] if extensions is not None else None}
 
 
 def _spec(profile, spec_file, memory, cpus, storage, workload, pg_version, connections, os_, extensions, name,
-          auto=False, data_dir=None, *, required: bool = True):
+          auto=False, data_dir=None, *, required: bool = True, data_size=None):
     """Merge the sources into a HostSpec; None when nothing describes a host and ``required`` is false."""
     from pgforge.spec.load import build_spec
 
-    flags = spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name)
+    flags = spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name, data_size)
     if not required and not (profile or spec_file or auto or any(v is not None for v in flags.values())):
         return None
     extra = _detected(data_dir) if auto else None
@@ -87,7 +89,7 @@ def _detected(data_dir: Optional[Path]) -> dict:
         typer.echo(f"pgforge: detect: {note.field}: {note.message}", err=True)
     for field, why in det.undetected.items():
         typer.echo(f"pgforge: detect: {field}: not detected ({why}); the default is used", err=True)
-    keep = ("memory", "cpus", "storage", "pg_version", "pg_build")
+    keep = ("memory", "cpus", "storage", "pg_version", "pg_build", "data_size")
     return {k: v for k, v in det.values.items() if k in keep}
 
 
@@ -104,6 +106,7 @@ def generate(
     os_: OsOpt = None,
     extensions: ExtOpt = None,
     name: NameOpt = None,
+    data_size: DataSizeOpt = None,
     auto: AutoOpt = False,
     data_dir: DataDirOpt = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the bundle into this directory.")] = None,
@@ -127,7 +130,8 @@ def generate(
         raise typer.Exit(run_cli(inventory, output, force=force, jobs=jobs, fmt=fmt.value,
                                  summary="json" if fmt is OutFormat.json else "table"))
     try:
-        host = _spec(profile, spec, memory, cpus, storage, workload, pg_version, connections, os_, extensions, name, auto, data_dir)
+        host = _spec(profile, spec, memory, cpus, storage, workload, pg_version, connections, os_, extensions, name, auto, data_dir,
+                     data_size=data_size)
         from pgforge.tuning import tune
 
         tuning = tune(host)
@@ -182,6 +186,7 @@ def explain(
     connections: ConnOpt = None,
     os_: OsOpt = None,
     extensions: ExtOpt = None,
+    data_size: DataSizeOpt = None,
     auto: AutoOpt = False,
 ) -> None:
     """Why a parameter gets its value: rule, rationale, source, inputs, restart or reload."""
@@ -191,7 +196,7 @@ def explain(
         if not (param or all_ or budget):
             raise UserError("name a parameter, or use --all or --budget", "explain")
         host = _spec(profile, spec, memory, cpus, storage, workload, pg_version, connections, os_, extensions, None,
-                     auto, required=budget)
+                     auto, required=budget, data_size=data_size)
         from pgforge import explain as ex
 
         if budget:

@@ -21,6 +21,7 @@ from pgforge.cli import (
     AutoOpt,
     ConnOpt,
     CpusOpt,
+    DataSizeOpt,
     ExtOpt,
     MemoryOpt,
     NameOpt,
@@ -66,12 +67,13 @@ def register(app: typer.Typer) -> None:
         os_: OsOpt = None,
         extensions: ExtOpt = None,
         name: NameOpt = None,
+        data_size: DataSizeOpt = None,
         auto: AutoOpt = False,
     ) -> None:
         """Write the tuned settings into a cluster as conf.d/pgforge.conf (or ALTER SYSTEM), with diff, backup and rollback."""
         from pgforge.errors import UserError
 
-        flags = spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name)
+        flags = spec_flags(memory, cpus, storage, workload, pg_version, connections, os_, extensions, name, data_size)
         opts = _Opts(data_dir=data_dir, dsn=dsn, config_file=config_file, dry_run=dry_run, yes=yes, reload=reload,
                      site=site, exclude=[e for e in (exclude or "").split(",") if e.strip()], bindir=bindir,
                      state_dir=state_dir, json=fmt is ApplyFormat.json, backup=backup)

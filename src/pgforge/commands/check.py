@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
         cpus: Annotated[Optional[str], typer.Option("--cpus", "-c", help="Host CPUs, for performance checks.")] = None,
         storage: Annotated[Optional[str], typer.Option("--storage", help="Host storage, for performance checks.")] = None,
         workload: Annotated[Optional[str], typer.Option("--workload", "-w", help="Workload, for performance checks.")] = None,
+        data_size: Annotated[Optional[str], typer.Option("--data-size", help="Data the cluster holds (2TB, or less_than_ram | about_ram | more_than_ram), for performance checks.")] = None,
         dsn: Annotated[Optional[str], typer.Option("--dsn", help="Audit a live server (libpq connection string or URI).")] = None,
         fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="text | json | sarif | github")] = CheckFormat.text,
         select: Annotated[Optional[list[str]], typer.Option("--select", help="Codes, prefixes, categories or rule sets.")] = None,
@@ -56,7 +57,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             code = _run(paths or [], pg_version, against, profile, auto, memory, cpus, storage, workload, dsn, fmt.value,
-                        _split(select), _split(ignore), fail_on.value, baseline, write_baseline, force=force)
+                        _split(select), _split(ignore), fail_on.value, baseline, write_baseline, force=force,
+                        data_size=data_size)
         except UserError as exc:
             typer.echo(f"pgforge: error: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -82,12 +84,12 @@ def register(app: typer.Typer) -> None:
         sys.stdout.write("\nRule sets (--select NAME): " + "; ".join(f"{k}: {v}" for k, v in RULE_SETS.items()) + "\n")
 
 
-def _host_spec(against, profile, auto, memory, cpus, storage, workload, major):
+def _host_spec(against, profile, auto, memory, cpus, storage, workload, major, data_size=None):
     """(spec, desired): the desired state for drift, or a host description for performance checks."""
     from pgforge.spec.load import build_spec
 
     flags = {"memory": memory, "cpus": cpus, "storage": storage, "workload": workload,
-             "pg_version": major}
+             "pg_version": major, "data_size": data_size}
     if against or profile:
         return build_spec(profile=profile, spec_file=against, flags=flags), True
     if auto:
@@ -100,28 +102,34 @@ def _host_spec(against, profile, auto, memory, cpus, storage, workload, major):
 
             raise UserError("performance checks need both --memory and --cpus", "--memory/--cpus")
         return build_spec(flags=flags), False
+    if data_size:
+        from pgforge.errors import UserError
+
+        raise UserError("a data size belongs to a host: give --memory and --cpus (or --against, --profile, --auto) too",
+                        "--data-size")
     return None, False
 
 
-def _cached_host_spec(against, profile, auto, memory, cpus, storage, workload, major):
+def _cached_host_spec(against, profile, auto, memory, cpus, storage, workload, major, data_size=None):
     """_host_spec once per distinct major: a fleet of thousands of targets builds a handful of specs."""
-    return _host_spec_cache(against, profile, auto, memory, cpus, storage, workload, major)
+    return _host_spec_cache(against, profile, auto, memory, cpus, storage, workload, major, data_size)
 
 
 _host_spec_cache = lru_cache(maxsize=64)(_host_spec)
 
 
-def _prepare_target(t, against, profile, auto, memory, cpus, storage, workload, pg_version) -> None:
+def _prepare_target(t, against, profile, auto, memory, cpus, storage, workload, pg_version, data_size=None) -> None:
     """Attach the host spec (desired state or host facts) to one target; module-level so worker
     processes can receive it."""
-    spec, desired = _cached_host_spec(against, profile, auto, memory, cpus, storage, workload, pg_version or t.major)
+    spec, desired = _cached_host_spec(against, profile, auto, memory, cpus, storage, workload, pg_version or t.major,
+                                      data_size)
     t.spec, t.desired = spec, desired
     if spec is not None and t.major is None and (against or profile):
         t.major, t.major_source = spec.pg_version, "the spec"
 
 
 def _run(paths, pg_version, against, profile, auto, memory, cpus, storage, workload, dsn, fmt, select, ignore,
-         fail_on, baseline, write_baseline, force: bool = False) -> int:
+         fail_on, baseline, write_baseline, force: bool = False, data_size=None) -> int:
     from functools import partial
 
     from pgforge.audit import report
@@ -134,10 +142,10 @@ def _run(paths, pg_version, against, profile, auto, memory, cpus, storage, workl
     checks = select_checks(select, ignore)
     accepted = read_baseline(baseline) if baseline else None
     host = (against, profile, auto, memory, cpus, storage, workload)
-    if any(host):
-        _cached_host_spec(*host, pg_version)  # a bad spec or flag is reported before any file is read
+    if any(host) or data_size:
+        _cached_host_spec(*host, pg_version, data_size)  # a bad spec or flag is reported before any file is read
     prepare = partial(_prepare_target, against=against, profile=profile, auto=auto, memory=memory, cpus=cpus,
-                      storage=storage, workload=workload, pg_version=pg_version)
+                      storage=storage, workload=workload, pg_version=pg_version, data_size=data_size)
     if dsn:
         from pgforge.audit.live import live_target
 

@@ -1,6 +1,6 @@
 """Run every probe and combine the results into one :class:`Detection`.
 
-The storage probe looks at the data directory the postgres probe settled on (explicit,
+The storage and data-size probes look at the data directory the postgres probe settled on (explicit,
 ``PGDATA``, running postmaster or ``pg_lsclusters``), falling back to ``/``, so ``pgforge detect``
 without ``--data-dir`` still inspects the disk the cluster actually lives on.
 """
@@ -14,13 +14,14 @@ from pathlib import Path
 
 from pgforge.detect import Note, Probe, is_live_root
 from pgforge.detect.cpu import probe_cpus
+from pgforge.detect.data_size import probe_data_size
 from pgforge.detect.hugepages import probe_huge_pages
 from pgforge.detect.memory import probe_memory
 from pgforge.detect.postgres import Runner, no_commands, probe_postgres, run_command
 from pgforge.detect.storage import probe_storage
 
 # Every field detect_host tries, in the order it reports them.
-FIELDS = ("memory", "cpus", "storage", "pg_version", "data_dir", "pg_build", "huge_pages")
+FIELDS = ("memory", "cpus", "storage", "pg_version", "data_dir", "data_size", "pg_build", "huge_pages")
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,13 @@ def detect_host(
         run = run_command if live else no_commands
     pg = probe_postgres(root, data_dir=data_dir, env=env, run=run)
     storage_path = pg["data_dir"].value
+    memory = probe_memory(root, use_psutil=use_psutil)
     probes = [
-        probe_memory(root, use_psutil=use_psutil),
+        memory,
         probe_cpus(root),
         probe_storage(root, str(storage_path) if storage_path is not None else None),
+        probe_data_size(root, str(storage_path) if storage_path is not None else None,
+                        memory.value if isinstance(memory.value, int) else None),
         *pg.values(),
         probe_huge_pages(root),
     ]

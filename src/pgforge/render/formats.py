@@ -112,7 +112,7 @@ def render_detected_yaml(values: dict[str, Any], notes: list[tuple[str, str]], u
     lines += [f"# {comment_text(f)}: not detected ({comment_text(why)}); "
               + ("required: add it before passing this back" if f in required else "pgforge's default applies")
               for f, why in undetected.items()]
-    for key in ("memory", "cpus", "storage", "pg_version"):
+    for key in ("memory", "cpus", "storage", "pg_version", "data_size"):
         if key in values:
             value = values[key]
             if key == "memory":

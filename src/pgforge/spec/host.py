@@ -21,7 +21,7 @@ from pgforge.spec.access import AccessRule
 from pgforge.spec.archive import ArchiveSpec
 from pgforge.spec.backup import BackupSpec
 from pgforge.spec.base import IntLike, Memory, Section
-from pgforge.spec.grammar import ListenAddress, Prose, ShortLine, TimeZone
+from pgforge.spec.grammar import DataSize, ListenAddress, Prose, ShortLine, TimeZone, data_size_bytes
 from pgforge.spec.pgbouncer import PgBouncerSpec
 from pgforge.spec.replication import ReplicationSpec
 
@@ -100,6 +100,8 @@ class HostSpec(Section):
     extensions: list[str] = Field(default_factory=lambda: ["pg_stat_statements"])
     pg_build: PgBuild = Field(default_factory=PgBuild)
     wal_disk: Memory | None = Field(default=None, description="size of the WAL volume, bounds max_wal_size")
+    data_size: DataSize | None = Field(
+        default=None, description="data the cluster holds: bytes such as 2TB, or less_than_ram | about_ram | more_than_ram")
     listen_addresses: list[ListenAddress] | None = Field(
         default=None, description="addresses to listen on; default: localhost, or * when access/replicas need the network")
     port: IntLike = Field(default=5432, ge=1, le=65535)
@@ -141,6 +143,11 @@ class HostSpec(Section):
         if unknown:
             raise ValueError(f"unknown extension(s) {', '.join(map(repr, unknown))}: known are {', '.join(sorted(KNOWN_EXTENSIONS))}")
         return list(dict.fromkeys(value))
+
+    @property
+    def data_bytes(self) -> int | None:
+        """The data size in bytes when the spec gives bytes; ``None`` for a class word or no data size."""
+        return None if self.data_size is None else data_size_bytes(self.data_size)
 
     @property
     def requested_connections(self) -> int:

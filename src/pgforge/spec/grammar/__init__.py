@@ -19,7 +19,8 @@ The grammars live in one module per domain: :mod:`~pgforge.spec.grammar.text` (f
 zone, and the ``show`` helper), :mod:`~pgforge.spec.grammar.network` (host names, addresses, CIDR,
 the pg_hba.conf address), :mod:`~pgforge.spec.grammar.hba` (pg_hba.conf tokens and options),
 :mod:`~pgforge.spec.grammar.names` (SQL and PgBouncer names), :mod:`~pgforge.spec.grammar.paths`,
-:mod:`~pgforge.spec.grammar.cron` and :mod:`~pgforge.spec.grammar.archive` (S3 and pgBackRest).
+:mod:`~pgforge.spec.grammar.cron`, :mod:`~pgforge.spec.grammar.archive` (S3 and pgBackRest) and
+:mod:`~pgforge.spec.grammar.sizes` (the data size).
 This module re-exports every name from them and defines the ``Annotated`` pydantic types the spec
 models use.
 """
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from pgforge.spec.grammar.archive import (
     check_aws_cli,
@@ -67,22 +68,23 @@ from pgforge.spec.grammar.network import (
     is_ip_address,
 )
 from pgforge.spec.grammar.paths import check_safe_path
+from pgforge.spec.grammar.sizes import DATA_SIZE_CLASSES, check_data_size, data_size_bytes
 from pgforge.spec.grammar.text import check_prose, check_single_line, check_timezone, show
 
 
 __all__ = [
     "AwsCli", "Bucket", "CidrOrKeyword", "CronSchedule", "DnsSuffix", "EndpointUrl", "HbaOptionKey", "HbaOptionValue",
-    "HostName", "HostOrIp", "IpAddress", "ListenAddress", "PgBouncerDbName", "PgBouncerListen",
+    "DataSize", "HostName", "HostOrIp", "IpAddress", "ListenAddress", "PgBouncerDbName", "PgBouncerListen",
     "PgBouncerVersion", "PlainDbName", "QualifiedTable", "RoleName", "S3Prefix", "S3Region", "SafePath",
     "Prose", "ShortLine", "SingleLine", "SqlIdentifier", "Stanza", "TimeZone",
     # the grammars themselves, from the modules above
-    "CRON_WORDS", "HBA_OPTIONS", "HBA_SECRET_OPTIONS", "check_aws_cli", "check_bucket", "check_cidr",
-    "check_cron_schedule", "check_dns_suffix", "check_endpoint_url", "check_hba_address", "check_hba_option",
+    "CRON_WORDS", "DATA_SIZE_CLASSES", "HBA_OPTIONS", "HBA_SECRET_OPTIONS", "check_aws_cli", "check_bucket", "check_cidr",
+    "check_cron_schedule", "check_data_size", "check_dns_suffix", "check_endpoint_url", "check_hba_address", "check_hba_option",
     "check_hba_option_key", "check_hba_option_value", "check_host_name", "check_host_or_ip", "check_ip_address",
     "check_listen_address", "check_pgbouncer_listen", "check_pgbouncer_version", "check_plain_db_name",
     "check_prose", "check_qualified_table", "check_role_name", "check_s3_prefix", "check_s3_region",
     "check_safe_path", "check_single_line", "check_sql_identifier", "check_stanza", "check_timezone",
-    "hba_tokens", "is_host_name", "is_ip_address", "show",
+    "data_size_bytes", "hba_tokens", "is_host_name", "is_ip_address", "show",
 ]
 
 
@@ -116,3 +118,5 @@ S3Region = Annotated[str, AfterValidator(check_s3_region)]
 AwsCli = Annotated[str, AfterValidator(check_aws_cli)]
 Stanza = Annotated[str, AfterValidator(check_stanza)]
 TimeZone = Annotated[str, AfterValidator(check_timezone)]
+DataSize = Annotated[str, BeforeValidator(check_data_size)]
+"""The data size: bytes (2TB) or less_than_ram | about_ram | more_than_ram, kept normalised."""
