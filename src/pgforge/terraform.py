@@ -6,7 +6,7 @@ it shows stderr and fails the plan when the exit status is not zero. So nothing 
 ever reach stdout, and every value, even a number, is a string.
 
 Input keys are the spec's flat fields (``memory``, ``cpus``, ``storage``, ``workload``,
-``pg_version``, ``connections``, ``os``, ``name``, ``port``, ``timezone``; ``extensions`` and
+``pg_version``, ``connections``, ``os``, ``name``, ``port``, ``timezone``, ``data_size``; ``extensions`` and
 ``listen_addresses`` as comma lists), plus ``profile`` (a bundled profile to start from) and
 ``spec_json`` (a whole spec as JSON, from ``jsonencode()``, for the nested sections). An empty
 string means "not set", because a Terraform map cannot hold null.

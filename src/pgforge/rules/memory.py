@@ -20,8 +20,10 @@ from pgforge.rules.base import (
     PG_DOCS_WAL,
     Kind,
     Recommendation,
+    Source,
     rule,
 )
+from pgforge.mechanics import vacuum
 from pgforge.rules.context import Context
 from pgforge.units import GB, MB, clean_bytes, format_bytes_human as h
 
@@ -94,19 +96,91 @@ def maintenance_work_mem(ctx: Context) -> Recommendation:
                     MEASURED, memory=ctx.ram, workload=ctx.workload)
 
 
+#: Assumptions of sizing autovacuum_work_mem from a data size (13-16), stated in its rationale: the
+#: largest table holds at most the whole data size (heap bytes, an upper bound), a row takes about
+#: 100 bytes on disk (23-byte tuple header and 4-byte line pointer, aligned, plus ~70 bytes of
+#: data), and the data-size classes mean at most RAM (less_than_ram, about_ram) or 4 x RAM (more_than_ram).
+VACUUM_ROW_BYTES = 100
+DATA_SIZE_CLASS_RAM = {"less_than_ram": 1, "about_ram": 1, "more_than_ram": 4}
+#: All autovacuum workers together take at most this share of RAM for dead tuples.
+VACUUM_RAM_SHARE = 1 / 8
+#: Vacuum memory is useless above this before 17: the dead-tuple array is one palloc (MaxAllocSize).
+VACUUM_MEMORY_CAP = GB
+
+
 @rule("autovacuum_work_mem", Kind.memory, "memory", tolerance=0.5)
 def autovacuum_work_mem(ctx: Context) -> Recommendation:
     """Memory each autovacuum worker uses to remember dead tuples.
 
     Set apart from maintenance_work_mem so that many workers cannot each take the index-build
     allowance. RAM/64 between 16MB and 256MB: 256MB holds about 44 million dead-tuple pointers
-    (6 bytes each) before PostgreSQL 17, and 17's TID store packs far more, so a larger value only
-    matters for huge tables; a full index pass is avoided well before that.
+    (6 bytes each) before PostgreSQL 17, and 17's TID store packs far more.
+
+    With a data size in the spec, on PostgreSQL 13-16, the value follows the server's mechanics
+    (src/pgforge/mechanics/vacuum.py, from vacuumlazy.c): a VACUUM keeps 6 bytes per dead tuple
+    and scans every index of the table once more each time that array fills, up to the 1GB cap
+    (about 179 million tuples). pgforge sizes it so the largest table the data size implies
+    (at most the whole data size, about 100 bytes a row; the classes less_than_ram and about_ram
+    as RAM, more_than_ram as 4 x RAM) is vacuumed in one index pass when autovacuum triggers on it
+    (autovacuum_vacuum_scale_factor of its rows), within 1GB and within the memory budget: all
+    workers together take at most RAM/8, and the requested connections keep their 4MB of work
+    memory. This is a property of the server's code, so it holds on every host, unlike the
+    bench-host timings. It never goes below the value without a data size (a small table
+    allocates only what its pages need, so a larger setting costs nothing there). 17+ keeps the
+    value: the TID store holds a page's dead tuples in tens of bytes and has no 1GB cap.
     """
-    value = clean_bytes(min(max(ctx.ram / 64, 16 * MB), 256 * MB))
-    return ctx.make("autovacuum_work_mem", value,
-                    f"RAM/64 within 16MB..256MB ({h(value)}), set apart so autovacuum workers cannot multiply maintenance_work_mem",
-                    PG_DOCS_RESOURCES, memory=ctx.ram)
+    base = clean_bytes(min(max(ctx.ram / 64, 16 * MB), 256 * MB))
+    if ctx.spec.data_size is None:
+        return ctx.make("autovacuum_work_mem", base,
+                        f"RAM/64 within 16MB..256MB ({h(base)}), set apart so autovacuum workers cannot multiply maintenance_work_mem",
+                        PG_DOCS_RESOURCES, memory=ctx.ram)
+    if ctx.major >= vacuum.TIDSTORE_MAJOR:
+        return ctx.make("autovacuum_work_mem", base,
+                        f"RAM/64 within 16MB..256MB ({h(base)}); on PostgreSQL {ctx.major} the TID store (vacuumlazy.c) keeps "
+                        f"a page's dead tuples in tens of bytes without the 1GB cap, so the data size {ctx.spec.data_size} "
+                        "needs no more", VACUUM_SOURCE, memory=ctx.ram, data_size=ctx.spec.data_size, major=ctx.major)
+    return _vacuum_memory_for_data(ctx, base)
+
+
+VACUUM_SOURCE = Source("PostgreSQL's vacuumlazy.c and commands/vacuum.h, restated in src/pgforge/mechanics/vacuum.py "
+                       "and counted by tests/test_mechanics_vacuum_realpg.py")
+
+
+def _vacuum_memory_for_data(ctx: Context, base: int) -> Recommendation:
+    """autovacuum_work_mem on 13-16 from the data size (see the rule's docstring)."""
+    data = ctx.spec.data_bytes
+    if data is None:
+        data = int(ctx.ram * DATA_SIZE_CLASS_RAM[str(ctx.spec.data_size)])
+    scale = float(ctx.value("autovacuum_vacuum_scale_factor"))
+    rows = data // VACUUM_ROW_BYTES
+    dead = int(50 + scale * rows)  # autovacuum_vacuum_threshold (50) + scale_factor x reltuples
+    workers = int(ctx.value("autovacuum_max_workers"))
+    room = (int(ctx.ram * BUDGET_FRACTION) - ctx.value("shared_buffers") - ctx.value("maintenance_work_mem")
+            - ctx.spec.requested_connections * NODES_PER_QUERY * WORK_MEM_FLOOR)
+    ceiling = clean_bytes(max(0, min(VACUUM_MEMORY_CAP, ctx.ram * VACUUM_RAM_SHARE / workers, room / workers)))
+    needed = vacuum.memory_for_one_pass(dead, ctx.major)
+    want = VACUUM_MEMORY_CAP if needed is None else _round_up_clean(needed)
+    value = max(base, min(want, ceiling))
+    passes = vacuum.index_passes(dead, value, ctx.major)
+    why = (f"{h(value)}: on PostgreSQL {ctx.major} VACUUM keeps 6 bytes per dead tuple and rescans every index each time "
+           f"they fill it (vacuumlazy.c); data size {ctx.spec.data_size} implies a largest table of at most "
+           f"{rows:,} rows (~{VACUUM_ROW_BYTES} bytes each), autovacuum at {scale:g} of them = {dead:,} dead tuples")
+    if passes <= 1:
+        why += ", one index pass"
+    else:
+        why += f": {passes} index passes, as one would need " + (h(needed) if needed else "more than the 1GB cap")
+        if value < want:
+            why += (f" and the budget allows {h(value)} (all {workers} workers within RAM/8, the requested connections "
+                    "keep their work memory)")
+    why += "; a property of the server's code, so it holds on every host"
+    return ctx.make("autovacuum_work_mem", value, why, VACUUM_SOURCE, memory=ctx.ram, data_size=ctx.spec.data_size,
+                    major=ctx.major, dead_tuples=dead, index_passes=passes, workers=workers)
+
+
+def _round_up_clean(nbytes: int) -> int:
+    """Up to the next whole MB below 64MB, 16MB from there (the steps clean_bytes rounds down to)."""
+    step = MB if nbytes < 64 * MB else 16 * MB
+    return -(-nbytes // step) * step
 
 
 def connection_memory(ctx: Context) -> int:

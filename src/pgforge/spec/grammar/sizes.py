@@ -11,6 +11,8 @@ shows the same text; the host spec turns it into bytes for the rules (spec/host.
 
 from __future__ import annotations
 
+import re
+
 from pgforge.spec.grammar.text import show
 from pgforge.units import KB, MB, TB, UnitError, format_bytes_pg, parse_memory
 
@@ -27,6 +29,9 @@ def check_data_size(value: object) -> str:
     and 16PB, or one of ``less_than_ram``, ``about_ram``, ``more_than_ram``. Returns the
     normalised text: the class word, or the bytes in the largest exact unit (``2TB``, ``1536MB``,
     ``123456789B``)."""
+    if isinstance(value, str) and not re.fullmatch(r"[ 0-9A-Za-z._]{1,100}", value):
+        raise ValueError(f"{show(value)} is not a data size: give bytes such as 2TB or 750GB, or one of "
+                         f"{', '.join(DATA_SIZE_CLASSES)}")
     if isinstance(value, str) and value.strip() in DATA_SIZE_CLASSES:
         return value.strip()
     if isinstance(value, str) and value.strip().lower().replace("-", "_") in DATA_SIZE_CLASSES:
