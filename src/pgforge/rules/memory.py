@@ -23,9 +23,9 @@ from pgforge.rules.base import (
     Source,
     rule,
 )
-from pgforge.mechanics import vacuum
+from pgforge.mechanics import index_build, vacuum
 from pgforge.rules.context import Context
-from pgforge.units import GB, MB, clean_bytes, format_bytes_human as h
+from pgforge.units import GB, KB, MB, clean_bytes, format_bytes_human as h
 
 # Ceilings on the memory a single sort or hash may take. Measured (module docstring): every value
 # above the 4MB default lost on at least one of the bench's sort and hash-aggregate workloads
@@ -81,19 +81,61 @@ def effective_cache_size(ctx: Context) -> Recommendation:
 def maintenance_work_mem(ctx: Context) -> Recommendation:
     """Memory for CREATE INDEX, VACUUM and ALTER TABLE ADD FOREIGN KEY.
 
-    The 64MB default, which was the fastest value measured: on the bench host (PostgreSQL 17)
-    CREATE INDEX on 4M rows ran 0.95-0.96x at 256MB and 0.87-0.90x at 1536MB, and VACUUM showed
-    no gain (temp files stay in the page cache). A larger value only buys fewer index passes
-    when a VACUUM's dead-tuple list outgrows it, which PostgreSQL 17's TID store makes rare; raise
-    it per session for a known huge index build. Tiny hosts get RAM/32, down to 16MB.
+    The 64MB default, which was the fastest value measured: on the bench host (PostgreSQL 17,
+    2 CPUs, so no parallel index build) CREATE INDEX on 4M rows ran 0.95-0.96x at 256MB and
+    0.87-0.90x at 1536MB, and VACUUM showed no gain (temp files stay in the page cache). A larger
+    value only buys fewer index passes when a VACUUM's dead-tuple list outgrows it, which
+    PostgreSQL 17's TID store makes rare; raise it per session for a known huge index build.
+    Tiny hosts get RAM/32, down to 16MB.
+
+    Raised where the host wants parallel index builds: the planner gives every CREATE INDEX
+    participant, the leader included, at least 32MB of it (planner.c, plan_create_index_workers,
+    restated in src/pgforge/mechanics/index_build.py), so the W maintenance workers pgforge would
+    set (max_parallel_maintenance_workers, from the CPUs) need (W + 1) x 32MB: 96MB for 2, 160MB
+    for 4. That is a property of the server's code, so it holds on every host. It is raised only
+    as far as the memory budget allows with the requested connections keeping their 4MB of work
+    memory and every autovacuum worker its autovacuum_work_mem; max_parallel_maintenance_workers
+    is then lowered to what this value allows. With W <= 1 (2 CPUs, like the bench host) nothing
+    changes.
     """
+    from pgforge.rules.parallel import cpu_maintenance_workers
+
     cap = MAINTENANCE_CAP[ctx.workload]
     floor = min(64 * MB, max(ctx.ram / 32, 16 * MB))
-    value = clean_bytes(min(max(ctx.ram / 32, floor), cap))
-    return ctx.make("maintenance_work_mem", value,
-                    f"RAM/32 within {h(floor)}..{h(cap)}: 64MB was fastest measured (256MB: CREATE INDEX 0.95x, "
-                    "1536MB: 0.87-0.90x); raise per session for a huge index build",
-                    MEASURED, memory=ctx.ram, workload=ctx.workload)
+    base = clean_bytes(min(max(ctx.ram / 32, floor), cap))
+    why = (f"RAM/32 within {h(floor)}..{h(cap)}: 64MB was fastest measured (256MB: CREATE INDEX 0.95x, "
+           "1536MB: 0.87-0.90x); raise per session for a huge index build")
+    workers = cpu_maintenance_workers(ctx)
+    need = index_build.maintenance_mem_for_workers(workers) * KB
+    if workers <= 1 or base >= need:
+        return ctx.make("maintenance_work_mem", base, why, MEASURED, memory=ctx.ram, workload=ctx.workload,
+                        maintenance_workers=workers)
+    room = (int(ctx.ram * BUDGET_FRACTION) - ctx.value("shared_buffers")
+            - ctx.value("autovacuum_max_workers") * _autovacuum_base(ctx)
+            - ctx.spec.requested_connections * NODES_PER_QUERY * WORK_MEM_FLOOR)
+    value = max(base, min(need, _mb_floor(room)))
+    allowed = index_build.create_index_workers(value // KB, workers)
+    mechanic = ("the planner gives each CREATE INDEX participant at least 32MB (planner.c plan_create_index_workers), "
+                "a property of the server's code, so it holds on every host")
+    if value >= need:
+        why = (f"{h(value)} = ({workers} maintenance workers + leader) x 32MB: {mechanic}; below that the build runs "
+               f"fewer workers; without parallel builds it would be {h(base)}, {why} (measured on 2 CPUs, where there are none)")
+    else:
+        why = (f"{h(value)}: {workers} maintenance workers would need {h(need)}, more than the memory budget allows "
+               "(the requested connections keep their work memory), so max_parallel_maintenance_workers is lowered "
+               f"to {allowed}: {mechanic}; without parallel builds it would be {h(base)}, {why} (measured on 2 CPUs, where there are none)")
+    return ctx.make("maintenance_work_mem", value, why, INDEX_BUILD_SOURCE, memory=ctx.ram, workload=ctx.workload,
+                    maintenance_workers=workers, allowed_workers=allowed)
+
+
+INDEX_BUILD_SOURCE = Source("PostgreSQL's planner.c (plan_create_index_workers), restated in "
+                            "src/pgforge/mechanics/index_build.py and proven by tests/test_mechanics_realpg.py; "
+                            "the 64MB ceiling below it measured on the 2-CPU bench host (docs/benchmarks.md)")
+
+
+def _mb_floor(nbytes: int) -> int:
+    """Down to whole MB (0 when negative)."""
+    return max(0, int(nbytes)) // MB * MB
 
 
 #: Assumptions of sizing autovacuum_work_mem from a data size (13-16), stated in its rationale: the
@@ -129,7 +171,7 @@ def autovacuum_work_mem(ctx: Context) -> Recommendation:
     allocates only what its pages need, so a larger setting costs nothing there). 17+ keeps the
     value: the TID store holds a page's dead tuples in tens of bytes and has no 1GB cap.
     """
-    base = clean_bytes(min(max(ctx.ram / 64, 16 * MB), 256 * MB))
+    base = _autovacuum_base(ctx)
     if ctx.spec.data_size is None:
         return ctx.make("autovacuum_work_mem", base,
                         f"RAM/64 within 16MB..256MB ({h(base)}), set apart so autovacuum workers cannot multiply maintenance_work_mem",
@@ -140,6 +182,11 @@ def autovacuum_work_mem(ctx: Context) -> Recommendation:
                         f"a page's dead tuples in tens of bytes without the 1GB cap, so the data size {ctx.spec.data_size} "
                         "needs no more", VACUUM_SOURCE, memory=ctx.ram, data_size=ctx.spec.data_size, major=ctx.major)
     return _vacuum_memory_for_data(ctx, base)
+
+
+def _autovacuum_base(ctx: Context) -> int:
+    """autovacuum_work_mem without a data size: RAM/64 within 16MB..256MB (also the least it ever is)."""
+    return clean_bytes(min(max(ctx.ram / 64, 16 * MB), 256 * MB))
 
 
 VACUUM_SOURCE = Source("PostgreSQL's vacuumlazy.c and commands/vacuum.h, restated in src/pgforge/mechanics/vacuum.py "

@@ -4,7 +4,9 @@ max_parallel_workers_per_gather, max_parallel_maintenance_workers."""
 from __future__ import annotations
 
 from pgforge.rules.base import MEASURED, PG_DOCS_PARALLEL, PG_DOCS_RESOURCES, Kind, Recommendation, rule
+from pgforge.mechanics import index_build
 from pgforge.rules.context import Context
+from pgforge.units import KB, format_bytes_human as h
 
 # Workers one query may add, by workload: OLTP and web run many short queries at once, where
 # parallel plans steal cores from other sessions; analytics wants them.
@@ -53,11 +55,36 @@ def max_parallel_workers_per_gather(ctx: Context) -> Recommendation:
                     MEASURED, cpus=ctx.cpus, workload=ctx.workload)
 
 
+def cpu_maintenance_workers(ctx: Context) -> int:
+    """The maintenance workers the CPUs call for: half of them, at most 4, within max_parallel_workers.
+
+    The one home of that formula: maintenance_work_mem (rules/memory.py) sizes its memory for it,
+    and max_parallel_maintenance_workers keeps what that memory then allows.
+    """
+    return min(ctx.cpus // 2, 4, ctx.value("max_parallel_workers"))
+
+
 @rule("max_parallel_maintenance_workers", Kind.integer, "parallel", tolerance=0.0)
 def max_parallel_maintenance_workers(ctx: Context) -> Recommendation:
     """Workers a CREATE INDEX or VACUUM may add: half the CPUs, at most 4. Each shares the
-    command's maintenance_work_mem, so more workers do not raise memory use."""
-    value = min(ctx.cpus // 2, 4, ctx.value("max_parallel_workers"))
-    return ctx.make("max_parallel_maintenance_workers", value,
-                    f"half of {ctx.cpus} CPUs, at most 4; workers share maintenance_work_mem",
-                    PG_DOCS_PARALLEL, cpus=ctx.cpus)
+    command's maintenance_work_mem, so more workers do not raise memory use.
+
+    The planner gives every CREATE INDEX participant, the leader included, at least 32MB of
+    maintenance_work_mem (planner.c, plan_create_index_workers; mechanics/index_build.py), so a
+    worker the memory cannot feed is never started. maintenance_work_mem is raised for these
+    workers where the memory budget allows; where it does not, this value is lowered to what
+    the memory allows, so the setting says what index builds can really use.
+    """
+    wanted = cpu_maintenance_workers(ctx)
+    mwm_kb = int(ctx.value("maintenance_work_mem")) // KB
+    value = index_build.create_index_workers(mwm_kb, wanted)
+    why = f"half of {ctx.cpus} CPUs, at most 4; workers share maintenance_work_mem"
+    if value < wanted:
+        why += (f"; lowered from {wanted} to {value}: maintenance_work_mem {h(mwm_kb * KB)} (see its rationale) "
+                "feeds only that many, as the planner gives each CREATE INDEX participant at least 32MB "
+                "(planner.c plan_create_index_workers), a property of the server's code, so it holds on every host")
+    elif value > 1:
+        why += (f", and maintenance_work_mem {h(mwm_kb * KB)} gives each of the {value + 1} CREATE INDEX participants "
+                "the 32MB the planner requires (planner.c plan_create_index_workers)")
+    return ctx.make("max_parallel_maintenance_workers", value, why, PG_DOCS_PARALLEL, cpus=ctx.cpus,
+                    wanted=wanted, maintenance_work_mem_kb=mwm_kb)

@@ -177,3 +177,50 @@ def connections_without_pooler(t: Target) -> Iterable[Hit]:
     if n > limit:
         yield Hit(s, f"max_connections = {n} with no pooler in front (over {limit} for this host)",
                   "put PgBouncer in front and lower max_connections to the pool sizes")
+
+
+@check("PGF304", "maintenance-memory-starves-workers", "warning", "performance", sets=("performance",))
+def maintenance_memory_starves_workers(t: Target) -> Iterable[Hit]:
+    """max_parallel_maintenance_workers more than maintenance_work_mem lets a CREATE INDEX use.
+
+    ## What it does
+    Compares the effective ``max_parallel_maintenance_workers`` with the workers the effective
+    ``maintenance_work_mem`` lets the planner give a CREATE INDEX: every participant, the leader
+    included, keeps at least 32MB (planner.c, ``plan_create_index_workers``; restated in
+    src/pgforge/mechanics/index_build.py). The table's size, which can lower the count further,
+    is not considered: the check judges the two settings alone, so it needs no host facts. It
+    speaks only when the files set at least one of the two (PostgreSQL's own defaults, 2 workers
+    and 64MB, already allow just 1; that is left to the server's authors).
+
+    ## Why is this bad?
+    The workers the memory cannot feed are never started, whatever the setting says: 64MB
+    allows 1 worker, 96MB 2, 160MB 4. Index builds on a many-core host then run slower than the
+    configuration promises.
+
+    ## Example
+    ```
+    max_parallel_maintenance_workers = 4
+    maintenance_work_mem = 64MB      # allows 1 worker
+    ```
+
+    ## Fix
+    Raise maintenance_work_mem to (workers + 1) x 32MB (160MB for 4 workers) if the memory
+    budget allows, or lower max_parallel_maintenance_workers to what the memory allows.
+    """
+    from pgforge.mechanics.index_build import create_index_workers, maintenance_mem_for_workers
+
+    workers = effective_int(t, "max_parallel_maintenance_workers")
+    mwm_kb = effective_int(t, "maintenance_work_mem")
+    if workers is None or mwm_kb is None or workers < 0 or mwm_kb < 0:
+        return
+    allowed = create_index_workers(mwm_kb, workers)
+    if allowed >= workers:
+        return
+    where = t.get("max_parallel_maintenance_workers") or t.get("maintenance_work_mem")
+    if where is None:
+        return
+    need = maintenance_mem_for_workers(workers)
+    yield Hit(where, f"max_parallel_maintenance_workers = {workers} but maintenance_work_mem {h(mwm_kb * 1024)} lets a "
+              f"CREATE INDEX request only {allowed} (the planner keeps 32MB per participant, leader included; "
+              "table size not considered)",
+              f"set maintenance_work_mem = {need // 1024}MB, or max_parallel_maintenance_workers = {allowed}")
