@@ -29,10 +29,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from pgforge import __version__, hba_semantics
 from pgforge.addresses import is_loopback
-from pgforge.parsers.hba import HbaRule, parse_hba
 from pgforge.render.escape import Escaped, hba_keyword, hba_list, hba_option, hba_token
 from pgforge.render.templates import render
 from pgforge.rules.ssl import CA_FILE, CERT_FILE, KEY_FILE, ssl_on
@@ -40,6 +40,9 @@ from pgforge.spec import HostSpec
 from pgforge.spec.access import AccessRule
 from pgforge.tuning import Tuning
 from pgforge.writer import OutFile
+
+if TYPE_CHECKING:
+    from pgforge.parsers.hba import HbaRule
 
 PATH = "pg_hba.conf"
 
@@ -84,6 +87,10 @@ class HbaLine:
 
 @lru_cache(maxsize=4096)
 def _read(text: str) -> HbaRule:
+    # imported here: a bundle without pg_hba lines to judge (no access, replicas or pooler) does
+    # not pay for the tokenizer's regular expressions at start-up
+    from pgforge.parsers.hba import parse_hba
+
     read = parse_hba(text, PATH)
     if len(read.rules) != 1:  # pragma: no cover - spec/access.py refuses what the server would
         raise AssertionError(f"pgforge wrote a pg_hba.conf line it cannot read back: {text!r} {read.errors}")
