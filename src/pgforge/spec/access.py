@@ -19,10 +19,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pgforge.hba_semantics import HOST_TYPES
 from pgforge.spec.base import Section
 from pgforge.spec.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, check_hba_option, hba_tokens
-
-HOST_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
 
 
 def normalize_address(value: str) -> str:
