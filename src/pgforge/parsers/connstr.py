@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from .values import _C_SPACE
+
 __all__ = ["ConnParam", "ConnStr", "parse_connstr", "scan_connstr"]
 
-_C_SPACE = " \t\n\v\f\r"
 _SPACE_RE = re.compile(r"[ \t\n\v\f\r]*")
 
 

@@ -9,9 +9,10 @@ the server, and never raises. Counterparts: the generator writes list values thr
 
 from __future__ import annotations
 
+from .values import _C_SPACE
+
 __all__ = ["split_list"]
 
-_LIST_SPACE = " \t\n\r\f\v"
 #: Unquoted identifiers are folded to lower case in ASCII only (downcase_identifier).
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -31,7 +32,7 @@ def split_list(value: str, *, identifiers: bool = False) -> list[str] | None:
     n = len(value)
     i = 0
     items: list[str] = []
-    while i < n and value[i] in _LIST_SPACE:
+    while i < n and value[i] in _C_SPACE:
         i += 1
     if i == n:
         return items
@@ -54,7 +55,7 @@ def split_list(value: str, *, identifiers: bool = False) -> list[str] | None:
         else:
             start = i
             if identifiers:
-                while i < n and value[i] != "," and value[i] not in _LIST_SPACE:
+                while i < n and value[i] != "," and value[i] not in _C_SPACE:
                     i += 1
                 if i == start:
                     return None
@@ -62,18 +63,18 @@ def split_list(value: str, *, identifiers: bool = False) -> list[str] | None:
             else:
                 while i < n and value[i] != ",":
                     i += 1
-                item = value[start:i].rstrip(_LIST_SPACE)
+                item = value[start:i].rstrip(_C_SPACE)
                 if not item:
                     return None
                 items.append(item)
-        while i < n and value[i] in _LIST_SPACE:
+        while i < n and value[i] in _C_SPACE:
             i += 1
         if i == n:
             return items
         if value[i] != ",":
             return None
         i += 1
-        while i < n and value[i] in _LIST_SPACE:
+        while i < n and value[i] in _C_SPACE:
             i += 1
         if i == n:
             # A trailing comma asks for another item that never comes.

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable
 
-from .connstr import ConnParam, ConnStr, parse_connstr, scan_connstr
+from .connstr import _C_SPACE, _SPACE_RE, ConnParam, ConnStr, parse_connstr, scan_connstr
 from .source import Diagnostic, LineIndex, count_lines, read_text, strip_bom
 
 __all__ = [
@@ -61,8 +61,6 @@ SECTIONS = ("pgbouncer", "databases", "users", "peers")
 CONNSTR_SECTIONS = frozenset({"databases", "users", "peers"})
 MAX_INCLUDE_DEPTH = 10
 
-_C_SPACE = " \t\n\v\f\r"
-_SPACE_RE = re.compile(r"[ \t\n\v\f\r]*")
 _BLANK_RE = re.compile(r"[ \t]*")
 _KEY_RE = re.compile(r"[A-Za-z0-9_.*-]*")
 _INLINE_COMMENT_RE = re.compile(r"[ \t][;#]")
