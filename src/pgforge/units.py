@@ -26,10 +26,6 @@ _HUMAN_UNITS = {
 }
 _HUMAN_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]*)\s*$")
 
-# Server form: exactly the spellings PostgreSQL accepts (guc.c memory_unit_conversion_table).
-PG_MEMORY_UNITS = {"B": 1, "kB": KB, "MB": MB, "GB": GB, "TB": TB}
-# Time units PostgreSQL accepts, in milliseconds.
-PG_TIME_UNITS_MS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 # Units that appear in pg_settings.unit for memory GUCs, in bytes.
 CATALOG_MEMORY_UNITS = {"B": 1, "kB": KB, "8kB": 8 * KB, "16kB": 16 * KB, "32kB": 32 * KB, "MB": MB}
 CATALOG_TIME_UNITS_MS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000}
