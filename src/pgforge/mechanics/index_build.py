@@ -35,16 +35,6 @@ PARTICIPANT_MIN_KB = 32 * 1024
 #: ``min_parallel_table_scan_size``'s default, in 8kB pages (8MB).
 DEFAULT_MIN_PARALLEL_TABLE_SCAN_PAGES = 1024
 
-#: First major whose access method builds in parallel (``amcanbuildparallel``).
-PARALLEL_BUILD_SINCE: dict[str, int] = {"btree": 11, "brin": 17, "gin": 18}
-
-
-def builds_in_parallel(access_method: str, major: int) -> bool:
-    """True when ``access_method`` can use parallel workers for CREATE INDEX on ``major``."""
-    since = PARALLEL_BUILD_SINCE.get(access_method)
-    return since is not None and major >= since
-
-
 def table_scan_workers(
     table_pages: int,
     max_workers: int,
