@@ -19,7 +19,6 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pgforge.hba_semantics import HOST_TYPES
 from pgforge.spec.base import Section
 from pgforge.spec.grammar import HbaOptionKey, HbaOptionValue, check_hba_address, check_hba_option, hba_tokens
 
@@ -78,10 +77,6 @@ class AccessRule(Section):
             raise ValueError("options.clientcert: cert authentication always verifies the full certificate; "
                              "PostgreSQL accepts only clientcert=verify-full with it")
         return self
-
-    @property
-    def is_host(self) -> bool:
-        return self.type in HOST_TYPES
 
     @property
     def databases(self) -> list[str]:
