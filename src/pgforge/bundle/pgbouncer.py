@@ -180,9 +180,9 @@ def expected_users(t: Tuning) -> list[str]:
     pooled = set(pgb.databases)
     app_users = list(pgb.users)
     for rule in t.spec.access if not app_users else ():
-        dbs = set(rule.database.split(","))
+        dbs = set(rule.databases)
         if (dbs & pooled or "all" in dbs) and rule.user not in ("all",) and rule.type != "local":
-            app_users.extend(u for u in rule.user.split(",") if u and not u.startswith(("+", "@", "/")))
+            app_users.extend(u for u in rule.users if u and not u.startswith(("+", "@", "/")))
     return list(dict.fromkeys([*app_users, *pgb.admin_users, *pgb.stats_users]))
 
 
