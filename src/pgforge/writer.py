@@ -62,10 +62,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgforge.errors import UserError
+from pgforge.inputs import file_kind
 from pgforge.writer_fs import (
     DirTree,
     SignalGuard,
-    kind_of,
     lstat_at,
     refusal,
     signals_guarded,
@@ -122,7 +122,7 @@ def _same_content(t: _Target, st: os.stat_result) -> bool:
     fd = os.open(t.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=t.dfd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UserError(refusal(kind_of(os.fstat(fd).st_mode)), str(t.path))
+            raise UserError(refusal(file_kind(os.fstat(fd).st_mode)), str(t.path))
         chunks, left = [], len(t.data) + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -204,7 +204,7 @@ def _write(tree: DirTree, targets: list[_Target], guard: SignalGuard, *, force: 
             if st is None:
                 continue
             if not stat.S_ISREG(st.st_mode):
-                raise UserError(refusal(kind_of(st.st_mode)), str(t.path))
+                raise UserError(refusal(file_kind(st.st_mode)), str(t.path))
             t.existing = st
             t.identical = _same_content(t, st)
             if keep_mode:

@@ -3,8 +3,8 @@
 * :class:`DirTree` opens each directory below the root with ``O_NOFOLLOW|O_DIRECTORY`` relative
   to its parent's descriptor (creating it when asked), so nothing below the root is followed, and
   removes the directories one write created when that write is abandoned.
-* :func:`lstat_at`, :func:`kind_of` and :func:`refusal`: what is at a name, and the message that
-  refuses anything but a regular file.
+* :func:`lstat_at` and :func:`refusal`: what is at a name, and the message that refuses anything
+  but a regular file (what a file is, in words, is :func:`pgforge.inputs.file_kind`).
 * :func:`write_all` writes every byte, continuing after short writes.
 * :func:`signals_guarded` catches SIGTERM, SIGINT and SIGHUP while a write runs: abandon while
   staging, hold while renaming, then deliver the signal as before.
@@ -26,16 +26,10 @@ from pathlib import Path
 from typing import Iterator
 
 from pgforge.errors import UserError
+from pgforge.inputs import file_kind
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, n))
-
-
-def kind_of(mode: int) -> str:
-    """What is at a name, in words: the same words the input side uses (:func:`pgforge.inputs.file_kind`)."""
-    from pgforge.inputs import file_kind
-
-    return file_kind(mode)
 
 
 def refusal(kind: str) -> str:
@@ -110,7 +104,7 @@ class DirTree:
                 if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
                     raise
                 try:
-                    kind = kind_of(os.lstat(name, dir_fd=parent).st_mode)
+                    kind = file_kind(os.lstat(name, dir_fd=parent).st_mode)
                 except OSError:
                     kind = "not a directory"
                 if kind == "a symbolic link":
