@@ -73,10 +73,10 @@ from pgforge.spec.grammar.text import check_prose, check_single_line, check_time
 
 
 __all__ = [
-    "AwsCli", "Bucket", "CidrOrKeyword", "CronSchedule", "DnsSuffix", "EndpointUrl", "HbaOptionKey", "HbaOptionValue",
-    "DataSize", "HostName", "HostOrIp", "IpAddress", "ListenAddress", "PgBouncerDbName", "PgBouncerListen",
+    "AwsCli", "Bucket", "CronSchedule", "EndpointUrl", "HbaOptionKey", "HbaOptionValue",
+    "DataSize", "HostOrIp", "ListenAddress", "PgBouncerDbName", "PgBouncerListen",
     "PgBouncerVersion", "PlainDbName", "QualifiedTable", "RoleName", "S3Prefix", "S3Region", "SafePath",
-    "Prose", "ShortLine", "SingleLine", "SqlIdentifier", "Stanza", "TimeZone",
+    "Prose", "ShortLine", "SqlIdentifier", "Stanza", "TimeZone",
     # the grammars themselves, from the modules above
     "CRON_WORDS", "DATA_SIZE_CLASSES", "HBA_OPTIONS", "HBA_SECRET_OPTIONS", "check_aws_cli", "check_bucket", "check_cidr",
     "check_cron_schedule", "check_data_size", "check_dns_suffix", "check_endpoint_url", "check_hba_address", "check_hba_option",
@@ -89,18 +89,13 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- the pydantic types
-SingleLine = Annotated[str, AfterValidator(check_single_line)]
 ShortLine = Annotated[str, StringConstraints(max_length=200), AfterValidator(check_single_line)]
 """A name: one line of at most 200 characters."""
 Prose = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_prose)]
 """A description: plain text of at most 2000 characters, line breaks and tabs allowed."""
-HostName = Annotated[str, AfterValidator(check_host_name)]
-IpAddress = Annotated[str, AfterValidator(check_ip_address)]
 HostOrIp = Annotated[str, AfterValidator(check_host_or_ip)]
 ListenAddress = Annotated[str, AfterValidator(check_listen_address)]
 PgBouncerListen = Annotated[str, AfterValidator(check_pgbouncer_listen)]
-DnsSuffix = Annotated[str, AfterValidator(check_dns_suffix)]
-CidrOrKeyword = Annotated[str, AfterValidator(check_hba_address)]
 HbaOptionKey = Annotated[str, AfterValidator(check_hba_option_key)]
 HbaOptionValue = Annotated[str, AfterValidator(check_hba_option_value)]
 SqlIdentifier = Annotated[str, AfterValidator(check_sql_identifier)]
